@@ -1,0 +1,55 @@
+# The course's commands. Each target sets up what it needs on first use (a .venv from
+# constraints.txt), so a fresh machine with Python 3.11 and make needs nothing else.
+#   make lab      open the course in JupyterLab (chapters/)
+#   make test     run every check: package, notebooks, release pipeline, browser
+#   make release  regenerate chapters/ from solutions/ (instructors)
+#   make doctor   say what is installed and what is wrong, with a fix for each
+#   make lock     re-resolve the dependency ranges in pyproject.toml into constraints.txt
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Tests run in parallel on this many workers (notebooks are spread one file per worker).
+JOBS ?= 2
+# Set to 0 to never apt-get chromium for the browser test (it is then skipped with a reason).
+INSTALL_BROWSER ?= 1
+
+.PHONY: lab test release doctor lock browser clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=/path/to/python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/course lab
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
+
+release: $(STAMP)
+	$(BIN)/course release
+
+doctor: $(STAMP)
+	$(BIN)/course doctor
+
+# Debian's chromium drives the real-browser test; playwright never downloads a browser here.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$(INSTALL_BROWSER)" = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not found: the browser test will be skipped (install Debian's chromium to run it)"; fi
+
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet "torch==$$(grep -Po '^torch==\K[0-9.]+' constraints.txt)" -e ".[dev]"
+	{ sed -n '1,3p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable \
+		| grep -v '^-e' | sed -E 's/^torch==([0-9.]+)\+.*/torch==\1/'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,102 @@
+"""One place that decides the device, the seed and the size of each experiment.
+
+Notebooks call :func:`get_device` and :func:`seed_everything` once, in their setup cell, and
+read experiment sizes from :func:`run_profile`, so that the same cell trains a quick
+configuration on a laptop CPU and a larger one on a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+
+
+def mps_available() -> bool:
+    """Is Apple's Metal backend built into this torch and usable on this machine?"""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_device(preference: str | torch.device = "auto") -> torch.device:
+    """Return the device that training should use.
+
+    Parameters
+    ----------
+    preference : {"auto", "cuda", "mps", "cpu"} or torch.device
+        ``"auto"`` picks CUDA, then Apple MPS, then the CPU. The environment variable
+        ``COURSE_DEVICE`` overrides ``"auto"`` (e.g. ``COURSE_DEVICE=cpu`` on a shared GPU box).
+        Naming an accelerator that is not available raises ``ValueError``.
+    """
+    if isinstance(preference, torch.device):
+        preference = preference.type
+    if not isinstance(preference, str):
+        raise TypeError(f"preference must be a str such as 'auto' or 'cpu'; got {type(preference).__name__}")
+    choice = preference.lower()
+    if choice == "auto":
+        choice = os.environ.get("COURSE_DEVICE", "auto").lower() or "auto"
+    if choice not in DEVICE_CHOICES:
+        raise ValueError(f"preference must be one of {', '.join(DEVICE_CHOICES)}; got {preference!r}")
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_available() else torch.device("cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("preference='cuda' but torch sees no CUDA GPU; use 'auto' or 'cpu' "
+                         "(or install a CUDA build of torch: see `course doctor`)")
+    if choice == "mps" and not mps_available():
+        raise ValueError("preference='mps' but this torch has no usable MPS backend; use 'auto' or 'cpu'")
+    return torch.device(choice)
+
+
+def describe_device(device: torch.device) -> str:
+    """A human-readable name, e.g. ``'cuda (NVIDIA H100 80GB HBM3)'`` or ``'cpu (2 threads)'``."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU ``torch.Generator`` seeded the same.
+
+    Pass the returned generator to functions that take ``generator=`` so a cell's randomness does
+    not depend on what ran before it.
+    """
+    if type(seed) is not int or seed < 0:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """How big the experiments of a chapter are on this machine."""
+
+    name: str  # "quick" (CPU, about a minute per chapter) or "full" (GPU)
+    n_samples: int  # samples drawn for histograms and Monte-Carlo estimates
+    train_steps: int  # optimisation steps for the models a chapter trains
+    batch_size: int  # minibatch size for those models
+
+
+QUICK = RunProfile(name="quick", n_samples=20_000, train_steps=2_000, batch_size=256)
+FULL = RunProfile(name="full", n_samples=1_000_000, train_steps=20_000, batch_size=1_024)
+
+
+def run_profile(device: torch.device | None = None) -> RunProfile:
+    """The quick profile on a CPU, the full one on an accelerator; ``COURSE_PROFILE`` overrides."""
+    forced = os.environ.get("COURSE_PROFILE", "").lower()
+    if forced:
+        if forced not in ("quick", "full"):
+            raise ValueError(f"COURSE_PROFILE must be 'quick' or 'full'; got {forced!r}")
+        return QUICK if forced == "quick" else FULL
+    device = get_device() if device is None else device
+    return QUICK if device.type == "cpu" else FULL
