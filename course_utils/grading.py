@@ -1,0 +1,121 @@
+"""Assertions for the notebooks' graded test cells.
+
+Every helper checks the exact type first (``type(x) is float``, ``type(t) is torch.Tensor``), so
+that an object with a rigged ``__eq__`` or a tensor subclass cannot pass, then the value against
+an expected value that the *test* computes. Each failure is an ``AssertionError`` whose message
+says what was wrong and what to do about it, because that message is what nbgrader shows the
+student.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+__all__ = [
+    "expect_callable",
+    "expect_close",
+    "expect_float",
+    "expect_raises",
+    "expect_tensor",
+    "expect_type",
+]
+
+
+def _type_name(value_or_type) -> str:
+    kind = value_or_type if isinstance(value_or_type, type) else type(value_or_type)
+    module = kind.__module__
+    return kind.__qualname__ if module in ("builtins", None) else f"{module}.{kind.__qualname__}"
+
+
+def expect_type(value, expected: type | tuple[type, ...], name: str):
+    """Assert that ``type(value)`` is exactly ``expected`` (or one of them); return ``value``.
+
+    Subclasses are refused on purpose: ``numpy.float64`` is a ``float`` subclass, and a subclass
+    can override ``__eq__`` to pass any comparison.
+    """
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    if type(value) not in allowed:
+        wanted = " or ".join(_type_name(t) for t in allowed)
+        hint = "; convert with float(...) (for a tensor: .item())" if float in allowed else ""
+        raise AssertionError(f"{name} should be a {wanted}, got {_type_name(value)}{hint}")
+    return value
+
+
+def expect_float(value, name: str, *, finite: bool = True) -> float:
+    """Assert ``value`` is a built-in ``float`` (not a tensor, not numpy), finite unless told otherwise."""
+    expect_type(value, float, name)
+    if finite and not math.isfinite(value):
+        raise AssertionError(f"{name} should be a finite number, got {value}")
+    return value
+
+
+def expect_tensor(
+    value,
+    name: str,
+    *,
+    shape: Sequence[int] | None = None,
+    dtype: torch.dtype | None = None,
+    finite: bool = True,
+) -> torch.Tensor:
+    """Assert ``value`` is a plain ``torch.Tensor`` with the given shape and dtype, all finite."""
+    if type(value) is not torch.Tensor:
+        hint = " (use torch.as_tensor(...) or torch functions, not numpy or lists)"
+        raise AssertionError(f"{name} should be a torch.Tensor, got {_type_name(value)}{hint}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise AssertionError(f"{name} should have shape {tuple(shape)}, got {tuple(value.shape)}")
+    if dtype is not None and value.dtype != dtype:
+        raise AssertionError(f"{name} should have dtype {dtype}, got {value.dtype}")
+    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        bad = int((~torch.isfinite(value)).sum())
+        raise AssertionError(f"{name} should be finite everywhere; {bad} entries are inf or nan")
+    return value
+
+
+def expect_close(actual, expected, name: str, *, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Assert ``actual`` equals ``expected`` within ``atol + rtol·|expected|`` elementwise.
+
+    ``actual`` must have the type of ``expected`` (float, or a torch.Tensor of the same shape);
+    ``expected`` comes from the test, never from the student's namespace.
+    """
+    if isinstance(expected, torch.Tensor):
+        expect_tensor(actual, name, shape=expected.shape, finite=False)
+        diff = (actual.detach().double() - expected.detach().double()).abs()
+        allowed = atol + rtol * expected.detach().double().abs()
+        both_inf = torch.isinf(actual.detach().double()) & (actual.detach().double() == expected.detach().double())
+        wrong = ~((diff <= allowed) | both_inf)
+        if bool(wrong.any()):
+            index = tuple(int(i) for i in wrong.nonzero()[0])
+            where = f"[{', '.join(map(str, index))}]" if index else ""
+            raise AssertionError(f"{name}{where} should be {expected[index].item():.6g}, got "
+                                 f"{actual[index].item():.6g} ({int(wrong.sum())} of {wrong.numel()} entries are off)")
+        return
+    expect_float(actual, name, finite=False)
+    expected = float(expected)
+    if actual == expected or abs(actual - expected) <= atol + rtol * abs(expected):
+        return
+    raise AssertionError(f"{name} should be {expected:.6g}, got {actual:.6g}")
+
+
+def expect_callable(value, name: str) -> Callable:
+    """Assert ``value`` is a function the student defined (or any callable)."""
+    if not callable(value):
+        raise AssertionError(f"{name} should be a function, got {_type_name(value)}")
+    return value
+
+
+def expect_raises(exception: type[BaseException], call: Callable[[], object], name: str, why: str) -> None:
+    """Assert that ``call()`` raises ``exception`` (e.g. ``ValueError`` on bad input).
+
+    ``why`` completes the sentence "it should raise ... when ..." in the message.
+    """
+    try:
+        call()
+    except exception:
+        return
+    except Exception as err:  # a different error is a different mistake: say which
+        raise AssertionError(f"{name} should raise {exception.__name__} when {why}, "
+                             f"but raised {type(err).__name__}: {err}") from None
+    raise AssertionError(f"{name} should raise {exception.__name__} when {why}, but returned normally")

@@ -1,0 +1,90 @@
+"""Figures for the chapters: matplotlib only, each function draws into an ``ax`` it is given.
+
+Nothing here computes course content; it draws what a tested function returned.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import distributions as D
+
+from course_utils.distributions import cumulative, density, histogram_density
+
+DATA_COLOR = "#4C72B0"  # samples, histograms
+MODEL_COLOR = "#C44E52"  # true or model densities
+ACCENT_COLOR = "#55A868"  # the quantity being explained (an interval, an arrow)
+
+
+def new_figure(ncols: int = 1, *, width: float = 4.2, height: float = 3.2) -> Figure:
+    """A figure with ``ncols`` axes side by side; not registered with pyplot, so nothing
+    displays it twice and nothing leaks between widget updates."""
+    fig = Figure(figsize=(width * ncols, height))
+    # Fixed margins instead of a layout engine: constrained layout measures every tick label
+    # on each draw and would triple the time of a widget update.
+    fig.subplots(1, ncols, gridspec_kw=dict(left=0.6 / (width * ncols), right=1 - 0.15 / (width * ncols),
+                                            bottom=0.5 / height, top=1 - 0.35 / height, wspace=0.3))
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """Render ``fig`` to PNG bytes (what a widget shows)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def plot_pdf(ax: Axes, dist: D.Distribution, value_range: tuple[float, float], *, label: str = "density p(x)",
+             points: int = 600, **style) -> None:
+    """The density curve of a 1-D distribution over ``value_range``."""
+    xs = torch.linspace(*value_range, points, dtype=torch.float64)
+    ax.plot(xs.numpy(), density(dist, xs).numpy(), color=style.pop("color", MODEL_COLOR), label=label, **style)
+    ax.set_xlabel("x")
+
+
+def plot_histogram(ax: Axes, samples, bins: int, value_range: tuple[float, float], *,
+                   label: str = "histogram (density)") -> None:
+    """A histogram scaled to a density, so it is comparable with a pdf."""
+    edges, heights = histogram_density(samples, bins, value_range)
+    ax.stairs(heights, edges, fill=True, alpha=0.45, color=DATA_COLOR, label=label)
+
+
+def plot_interval(ax: Axes, dist: D.Distribution, a: float, b: float, *, label: str) -> None:
+    """Shade the area under the pdf between a and b: that area, not the curve's height, is a probability."""
+    xs = torch.linspace(a, b, 200, dtype=torch.float64)
+    ax.fill_between(xs.numpy(), density(dist, xs).numpy(), color=ACCENT_COLOR, alpha=0.6, label=label)
+
+
+def plot_inverse_cdf(ax: Axes, dist: D.Distribution, value_range: tuple[float, float], u: torch.Tensor) -> None:
+    """The CDF F with arrows from a few uniform draws u on the y-axis to x = F⁻¹(u) on the x-axis."""
+    xs = torch.linspace(*value_range, 400, dtype=torch.float64)
+    ax.plot(xs.numpy(), cumulative(dist, xs).numpy(), color=MODEL_COLOR, label="CDF F(x)")
+    for ui, xi in zip(u.tolist(), dist.icdf(u).tolist()):
+        xi = min(max(xi, value_range[0]), value_range[1])
+        ax.annotate("", xy=(xi, 0), xytext=(xi, ui), arrowprops=dict(arrowstyle="->", color=ACCENT_COLOR, lw=0.8))
+        ax.plot([value_range[0], xi], [ui, ui], color=ACCENT_COLOR, lw=0.8)
+    ax.set_xlim(*value_range)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("x = F⁻¹(u)")
+    ax.set_ylabel("u ~ Uniform(0, 1)")
+
+
+def plot_image_grid(ax: Axes, images: torch.Tensor, image_shape: tuple[int, int], *, ncols: int = 8,
+                    title: str | None = None) -> None:
+    """Tile flattened images ``(n, H·W)`` into one picture, pixel values clipped to [0, 1]."""
+    images = images.detach().cpu().float().clamp(0, 1).reshape(-1, *image_shape)
+    n, (h, w) = len(images), image_shape
+    nrows = math.ceil(n / ncols)
+    canvas = np.ones((nrows * (h + 1) + 1, ncols * (w + 1) + 1))  # white 1-pixel gutters
+    for i, image in enumerate(images.numpy()):
+        r, c = divmod(i, ncols)
+        canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = 1 - image
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)

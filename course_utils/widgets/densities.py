@@ -1,0 +1,129 @@
+"""Chapter 01 (probability densities): four interactive figures."""
+
+from __future__ import annotations
+
+import torch
+from matplotlib.figure import Figure
+
+from course_utils.distributions import (
+    histogram_l1_error,
+    interval_report,
+    ks_distance,
+    inverse_cdf_sample,
+    named_examples,
+    push_forward,
+    sample,
+)
+from course_utils.plotting import plot_histogram, plot_interval, plot_inverse_cdf, plot_pdf
+from course_utils.widgets.base import LiveFigure, choice, log_slider, selection_slider, slider
+
+SAMPLE_SIZES = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
+INVERTIBLE = ("Exponential(1)", "Gaussian N(0, 1)", "Laplace(0, 1)", "Cauchy(0, 1)", "Uniform(0, 0.25)")
+
+
+def density_vs_probability() -> LiveFigure:
+    """Shrink an interval around x0: its probability goes to 0, probability / width goes to p(x0)."""
+    examples = named_examples()
+
+    def draw(fig: Figure, distribution: str, center: float, half_width: float) -> None:
+        example = examples[distribution]
+        lo, hi = example.value_range
+        x0 = lo + center * (hi - lo)  # the slider is a fraction of the range, so it fits every example
+        report = interval_report(example.dist, x0, half_width)
+        ax = fig.axes[0]
+        plot_pdf(ax, example.dist, example.value_range)
+        plot_interval(ax, example.dist, x0 - half_width, x0 + half_width,
+                      label=f"P(|X − {x0:.2f}| ≤ {half_width:.3g}) = {report.probability:.4f}")
+        ax.axvline(x0, color="k", lw=0.6, ls=":")
+        ax.set_title(f"density p({x0:.2f}) = {report.density:.3f}   ·   probability / width = {report.ratio:.3f}",
+                     fontsize=10)
+        ax.set_ylabel("density")
+        ax.legend(loc="upper right", fontsize=8)
+
+    controls = {
+        "distribution": choice("distribution", examples, "Uniform(0, 0.25)"),
+        "center": slider("x0 (fraction of range)", 0.5, 0.0, 1.0, 0.01),
+        "half_width": log_slider("half-width h", 0.05, -3, 0),
+    }
+    return LiveFigure(controls, draw, width=7.5)
+
+
+def histogram_explorer() -> LiveFigure:
+    """Histograms of n samples approach the pdf as n grows; the right panel tracks the L1 error."""
+    examples = named_examples()
+
+    def draw(fig: Figure, distribution: str, n: int, bins: int, seed: int) -> None:
+        example = examples[distribution]
+        generator = torch.Generator().manual_seed(seed)
+        samples = sample(example.dist, max(SAMPLE_SIZES), generator)  # smaller n are prefixes: one experiment
+        left, right = fig.axes
+        plot_histogram(left, samples[:n], bins, example.value_range)
+        plot_pdf(left, example.dist, example.value_range)
+        errors = [histogram_l1_error(samples[:m], example.dist, bins, example.value_range) for m in SAMPLE_SIZES]
+        left.set_title(f"n = {n:,}: L1 error {errors[SAMPLE_SIZES.index(n)]:.3f}", fontsize=10)
+        left.legend(fontsize=8)
+        right.loglog(SAMPLE_SIZES, errors, "o-", color="#4C72B0")
+        right.axvline(n, color="k", lw=0.6, ls=":")
+        right.set_xlabel("number of samples n")
+        right.set_ylabel("∫ |histogram − p| dx")
+        right.set_title(f"error shrinks as n grows ({bins} bins)", fontsize=10)
+
+    controls = {
+        "distribution": choice("distribution", examples, "two-mode mixture"),
+        "n": selection_slider("samples n", SAMPLE_SIZES, 100),
+        "bins": slider("bins", 40, 5, 200, 5),
+        "seed": slider("seed", 0, 0, 20, 1),
+    }
+    return LiveFigure(controls, draw, ncols=2)
+
+
+
+def inverse_cdf_sampler() -> LiveFigure:
+    """Uniform draws u pushed through F⁻¹: left the uniform, middle the map, right the result."""
+    examples = named_examples()
+
+    def draw(fig: Figure, distribution: str, n: int, seed: int) -> None:
+        example = examples[distribution]
+        generator = torch.Generator().manual_seed(seed)
+        x = inverse_cdf_sample(example.dist, n, generator)
+        u = example.dist.cdf(x)  # the uniform draws that produced x (F(F⁻¹(u)) = u)
+        left, middle, right = fig.axes
+        plot_histogram(left, u, 20, (0.0, 1.0), label="u ~ Uniform(0, 1)")
+        left.set_title("the noise: uniform on (0, 1)", fontsize=10)
+        left.set_xlabel("u")
+        plot_inverse_cdf(middle, example.dist, example.value_range, u[:12])
+        middle.set_title("the generator: x = F⁻¹(u)", fontsize=10)
+        plot_histogram(right, x, 40, example.value_range, label=f"F⁻¹(u), n = {n:,}")
+        plot_pdf(right, example.dist, example.value_range, label="target p(x)")
+        right.set_title(f"the result (KS distance {ks_distance(x, example.dist):.3f})", fontsize=10)
+        right.legend(fontsize=8)
+
+    controls = {
+        "distribution": choice("target", INVERTIBLE),
+        "n": selection_slider("samples n", SAMPLE_SIZES, 1_000),
+        "seed": slider("seed", 0, 0, 20, 1),
+    }
+    return LiveFigure(controls, draw, ncols=3, width=3.4)
+
+
+def latent_noise_explorer() -> LiveFigure:
+    """Uniform vs Gaussian latent noise through the same map: what a generator can and cannot reach."""
+    examples = named_examples()
+
+    def draw(fig: Figure, latent: str, transform: str, target: str) -> None:
+        example = examples[target]
+        generator = torch.Generator().manual_seed(0)
+        x = push_forward(latent, transform, example.dist, 20_000, generator)
+        lo, hi = example.value_range
+        ax = fig.axes[0]
+        plot_histogram(ax, x, 60, (min(lo, -3.0), max(hi, 3.0)), label=f"g(z), z ~ {latent}")
+        plot_pdf(ax, example.dist, (min(lo, -3.0), max(hi, 3.0)), label=f"target: {target}")
+        ax.set_title(f"g = {transform}: samples span [{float(x.min()):.2f}, {float(x.max()):.2f}]", fontsize=10)
+        ax.legend(fontsize=8)
+
+    controls = {
+        "latent": choice("latent noise z", ("uniform", "gaussian")),
+        "transform": choice("map g", ("identity", "tanh", "matched")),
+        "target": choice("target", INVERTIBLE[:4]),
+    }
+    return LiveFigure(controls, draw, width=7.5)
