@@ -40,6 +40,12 @@ def _count(name: str, value: int, minimum: int = 1) -> int:
     return value
 
 
+def _as_float_tensor(values) -> Tensor:
+    """``values`` as a floating tensor: float64 input stays float64, anything else gets the default dtype."""
+    tensor = torch.as_tensor(values)
+    return tensor if tensor.dtype == torch.float64 else tensor.to(torch.get_default_dtype())
+
+
 def _as_1d_tensor(name: str, values) -> Tensor:
     tensor = torch.as_tensor(values, dtype=torch.get_default_dtype())
     if tensor.ndim != 1 or tensor.numel() == 0:
@@ -130,7 +136,7 @@ def grid_of_gaussians(n_per_side: int = 5, spacing: float = 2.0, std: float = 0.
 def density(dist: D.Distribution, x) -> Tensor:
     """The pdf of a 1-D distribution, ``exp(log p(x))``, and 0 outside its support (where torch's
     ``log_prob`` would raise instead)."""
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    x = _as_float_tensor(x)  # float64 stays float64 (ks_distance and the plots pass float64)
     inside = dist.support.check(x)
     anchor = _point_in_support(dist)  # stands in for outside points so log_prob can run on them
     return torch.where(inside, dist.log_prob(torch.where(inside, x, anchor)).exp(), 0.0)
@@ -138,7 +144,7 @@ def density(dist: D.Distribution, x) -> Tensor:
 
 def cumulative(dist: D.Distribution, x) -> Tensor:
     """The CDF of a 1-D distribution, F(x) = P(X ≤ x): 0 below its support and 1 above it."""
-    x = torch.as_tensor(x, dtype=torch.get_default_dtype())
+    x = _as_float_tensor(x)  # float64 stays float64 (ks_distance and the plots pass float64)
     inside = dist.support.check(x)
     anchor = _point_in_support(dist)
     return torch.where(inside, dist.cdf(torch.where(inside, x, anchor)), (x > anchor).to(x.dtype))
@@ -181,7 +187,8 @@ def histogram_density(samples, bins: int, value_range: tuple[float, float]) -> t
 
     Returns ``(edges, heights)`` with shapes (bins + 1,) and (bins,).
     """
-    x = np.asarray(torch.as_tensor(samples).detach().cpu(), dtype=float).ravel()
+    # a list of floats goes straight to float64 (torch.as_tensor would round it to float32 first)
+    x = np.asarray(samples.detach().cpu() if isinstance(samples, Tensor) else samples, dtype=float).ravel()
     if x.size == 0:
         raise ValueError("samples must not be empty")
     _count("bins", bins)
@@ -207,8 +214,9 @@ def inverse_cdf_sample(dist: D.Distribution, n: int, generator: torch.Generator 
     """Draw n samples as ``F⁻¹(U)`` with ``U ~ Uniform(0, 1)``: uniform noise pushed through a
     function, the first generator of the course. Needs ``dist.icdf``."""
     _count("n", n)
-    # U in (0, 1) open at 0: icdf(0) is -inf for unbounded distributions.
-    u = torch.rand(n, generator=generator).clamp_min(torch.finfo(torch.get_default_dtype()).tiny)
+    # U in (0, 1) open at 0: icdf(0) is -inf for unbounded distributions. Clamp to eps, not tiny:
+    # Normal and Laplace compute 2u - 1 or u - 0.5, where u = tiny rounds back to u = 0.
+    u = torch.rand(n, generator=generator).clamp_min(torch.finfo(torch.get_default_dtype()).eps)
     try:
         return dist.icdf(u)
     except NotImplementedError:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, StrMethodFormatter
 from torch import distributions as D
 
 from course_utils.distributions import cumulative, density, histogram_density
@@ -64,10 +65,12 @@ def plot_inverse_cdf(ax: Axes, dist: D.Distribution, value_range: tuple[float, f
     """The CDF F with arrows from a few uniform draws u on the y-axis to x = F⁻¹(u) on the x-axis."""
     xs = torch.linspace(*value_range, 400, dtype=torch.float64)
     ax.plot(xs.numpy(), cumulative(dist, xs).numpy(), color=MODEL_COLOR, label="CDF F(x)")
-    for ui, xi in zip(u.tolist(), dist.icdf(u).tolist()):
-        xi = min(max(xi, value_range[0]), value_range[1])
-        ax.annotate("", xy=(xi, 0), xytext=(xi, ui), arrowprops=dict(arrowstyle="->", color=ACCENT_COLOR, lw=0.8))
-        ax.plot([value_range[0], xi], [ui, ui], color=ACCENT_COLOR, lw=0.8)
+    x = dist.icdf(u).clamp(*value_range).numpy()
+    u = u.numpy()
+    # One collection per direction, not one arrow artist per draw: cheaper to render in a widget.
+    ax.hlines(u, value_range[0], x, color=ACCENT_COLOR, lw=0.8)
+    ax.vlines(x, 0, u, color=ACCENT_COLOR, lw=0.8)
+    ax.plot(x, np.zeros_like(x), "v", color=ACCENT_COLOR, ms=4, clip_on=False)
     ax.set_xlim(*value_range)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("x = F⁻¹(u)")
@@ -88,3 +91,12 @@ def plot_image_grid(ax: Axes, images: torch.Tensor, image_shape: tuple[int, int]
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=10)
+
+
+def plain_log_labels(ax: Axes) -> None:
+    """Label log axes as plain numbers (1,000 rather than $10^3$): matplotlib's default log labels
+    go through its TeX parser on every draw, which would dominate a widget update."""
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.2g}"))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(NullFormatter())

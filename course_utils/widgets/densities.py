@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from matplotlib.figure import Figure
 
@@ -14,7 +16,7 @@ from course_utils.distributions import (
     push_forward,
     sample,
 )
-from course_utils.plotting import plot_histogram, plot_interval, plot_inverse_cdf, plot_pdf
+from course_utils.plotting import plain_log_labels, plot_histogram, plot_interval, plot_inverse_cdf, plot_pdf
 from course_utils.widgets.base import LiveFigure, choice, log_slider, selection_slider, slider
 
 SAMPLE_SIZES = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
@@ -54,8 +56,7 @@ def histogram_explorer() -> LiveFigure:
 
     def draw(fig: Figure, distribution: str, n: int, bins: int, seed: int) -> None:
         example = examples[distribution]
-        generator = torch.Generator().manual_seed(seed)
-        samples = sample(example.dist, max(SAMPLE_SIZES), generator)  # smaller n are prefixes: one experiment
+        samples = draws(distribution, seed)
         left, right = fig.axes
         plot_histogram(left, samples[:n], bins, example.value_range)
         plot_pdf(left, example.dist, example.value_range)
@@ -63,10 +64,16 @@ def histogram_explorer() -> LiveFigure:
         left.set_title(f"n = {n:,}: L1 error {errors[SAMPLE_SIZES.index(n)]:.3f}", fontsize=10)
         left.legend(fontsize=8)
         right.loglog(SAMPLE_SIZES, errors, "o-", color="#4C72B0")
+        plain_log_labels(right)
         right.axvline(n, color="k", lw=0.6, ls=":")
         right.set_xlabel("number of samples n")
         right.set_ylabel("∫ |histogram − p| dx")
         right.set_title(f"error shrinks as n grows ({bins} bins)", fontsize=10)
+
+    @functools.lru_cache(maxsize=8)  # moving the n or bins slider reuses the same draws
+    def draws(distribution: str, seed: int) -> torch.Tensor:
+        """The largest sample once; smaller n are its prefixes, so the error curve is one experiment."""
+        return sample(examples[distribution].dist, max(SAMPLE_SIZES), torch.Generator().manual_seed(seed))
 
     controls = {
         "distribution": choice("distribution", examples, "two-mode mixture"),
