@@ -1,0 +1,777 @@
+"""Turn the instructor notebooks in ``solutions/`` into the student notebooks in ``chapters/``.
+
+Three jobs, all on top of nbgrader's own machinery:
+
+- :func:`check_source_notebook` catches the mistakes that make ``nbgrader generate_assignment``
+  fail late, obscurely, or not at all (a solution left in a cell not marked as one, an unbalanced
+  ``### BEGIN SOLUTION``, a committed output), with one line that names the file and the cell.
+- :func:`release` regenerates ``chapters/`` with nbgrader's ``GenerateAssignment`` converter, run
+  in-process in a temporary course directory (its own gradebook), so nothing but ``chapters/``
+  changes in the repository. The output is byte-stable: releasing twice gives identical files.
+- :func:`validate_notebook` runs nbgrader's ``Validator`` (the ``nbgrader validate`` CLI exits 0 even
+  when tests fail) and returns a :class:`ValidationResult` that says which graded cells failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fnmatch
+import functools
+import io
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import nbformat
+from nbformat.warnings import MissingIDFieldWarning
+from traitlets.config import Config
+
+CONFIG_FILE = "nbgrader_config.py"
+SOURCE_DIR = "solutions"
+RELEASE_DIR = "chapters"
+# Used when no nbgrader_config.py is found; the course's config sets the same value explicitly.
+DEFAULT_CELL_TIMEOUT = 120
+# Never copied into a release (nbgrader's CourseDirectory.ignore, plus macOS litter).
+IGNORE_PATTERNS = (".ipynb_checkpoints", "__pycache__", "*.pyc", "feedback", ".DS_Store")
+# nbgrader finds regions by substring, whatever the comment mark ("### BEGIN SOLUTION", "# BEGIN ...").
+MARKER_PAIRS = (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
+# Leftovers of an interrupted release sit beside chapters/ under these prefixes.
+_STAGING_PREFIX = ".chapters-new-"
+_OLD_PREFIX = ".chapters-old-"
+
+
+class ReleaseError(ValueError):
+    """A source notebook or course layout that cannot be released.
+
+    ``str(error)`` is one line naming the file and the cell; ``error.problems`` lists every problem
+    found, one line each.
+    """
+
+    def __init__(self, problems: str | Sequence[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        message = self.problems[0] if self.problems else "release failed"
+        if len(self.problems) > 1:
+            message += f" (and {len(self.problems) - 1} more problem(s))"
+        super().__init__(message)
+
+
+# ----------------------------------------------------------------------------------------------
+# course layout
+
+
+def find_course_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """Return the nearest folder, from ``start`` upwards, that holds ``nbgrader_config.py``.
+
+    Parameters
+    ----------
+    start : path-like, optional
+        Where to start looking; the current working directory by default.
+
+    Returns
+    -------
+    pathlib.Path
+        The course root (absolute).
+
+    Raises
+    ------
+    FileNotFoundError
+        When neither ``start`` nor any of its parents holds ``nbgrader_config.py``.
+    """
+    here = Path.cwd() if start is None else Path(start)
+    here = here.resolve()
+    if here.is_file():
+        here = here.parent
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise FileNotFoundError(
+        f"no {CONFIG_FILE} in {here} or any folder above it; run this from inside the course repository"
+    )
+
+
+def load_nbgrader_config(root: str | os.PathLike[str] | None) -> Config:
+    """Load ``<root>/nbgrader_config.py`` as a traitlets ``Config``.
+
+    Parameters
+    ----------
+    root : path-like or None
+        The course root. ``None``, or a root without the file, gives nbgrader's defaults plus the
+        course's folder names and a per-cell timeout of ``DEFAULT_CELL_TIMEOUT`` seconds.
+
+    Returns
+    -------
+    traitlets.config.Config
+    """
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    config.CourseDirectory.source_directory = SOURCE_DIR
+    config.CourseDirectory.release_directory = RELEASE_DIR
+    config.Execute.timeout = DEFAULT_CELL_TIMEOUT
+    if root is not None and (Path(root) / CONFIG_FILE).is_file():
+        config.merge(PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config())
+    return config
+
+
+def discover_assignments(root: str | os.PathLike[str] = ".") -> list[str]:
+    """List the assignment ids under ``<root>/solutions``: folders ``<id>`` holding ``<id>.ipynb``.
+
+    Parameters
+    ----------
+    root : path-like
+        The course root.
+
+    Returns
+    -------
+    list of str
+        Sorted assignment ids (e.g. ``["00_welcome", "01_probability_densities"]``).
+    """
+    source = Path(root) / SOURCE_DIR
+    if not source.is_dir():
+        return []
+    return sorted(
+        d.name for d in source.iterdir() if d.is_dir() and (d / f"{d.name}.ipynb").is_file()
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# checking a source notebook
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _source_text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _cell_label(index: int, cell: dict) -> str:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return f"cell {index} (grade_id {grade_id!r})" if grade_id else f"cell {index} (no grade_id)"
+
+
+def _marker_problems(source: str) -> Iterator[str]:
+    """Yield a description of each unbalanced BEGIN/END region in ``source``."""
+    for begin, end in MARKER_PAIRS:
+        open_line = None
+        for lineno, line in enumerate(source.splitlines(), start=1):
+            if begin in line:
+                if open_line is not None:
+                    yield f"'{begin}' on line {lineno} before the '{end}' of line {open_line}"
+                open_line = lineno
+            elif end in line:
+                if open_line is None:
+                    yield f"'{end}' on line {lineno} has no '{begin}' above it"
+                open_line = None
+        if open_line is not None:
+            yield f"'{begin}' on line {open_line} has no '{end}'"
+
+
+def _cell_problems(index: int, cell: dict, seen_ids: dict[str, int]) -> Iterator[str]:
+    """Yield the nbgrader problems of one cell (without the file name)."""
+    from jsonschema import ValidationError as SchemaError
+    from nbgrader.nbgraderformat import MetadataValidator
+    from nbgrader.nbgraderformat.common import SchemaMismatchError
+
+    label = _cell_label(index, cell)
+    source = _source_text(cell)
+    meta = cell.get("metadata", {}).get("nbgrader")
+    if meta is not None and not isinstance(meta, dict):
+        yield (f"{label}: metadata.nbgrader is not an object; "
+               "recreate the cell with the Create Assignment toolbar")
+        return
+    meta = meta or {}
+    grade, solution = bool(meta.get("grade")), bool(meta.get("solution"))
+    locked, task = bool(meta.get("locked")), bool(meta.get("task"))
+    grade_id = meta.get("grade_id")
+
+    if (grade or solution or locked or task) and not grade_id:
+        kinds = [name for name, flag in (("graded", grade), ("solution", solution), ("read-only", locked),
+                                         ("task", task)) if flag]
+        yield f"{label}: {'/'.join(kinds)} cell has no grade_id; give it a unique metadata.nbgrader.grade_id"
+    elif grade_id:
+        if grade_id in seen_ids:
+            yield (f"{label}: duplicate grade_id {grade_id!r} (also cell {seen_ids[grade_id]}); "
+                   "grade_ids must be unique")
+        else:
+            seen_ids[grade_id] = index
+
+    if grade:
+        points = meta.get("points")
+        if points is None:
+            yield f"{label}: graded cell has no points; set metadata.nbgrader.points (e.g. 1)"
+        elif isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+            yield f"{label}: points must be a number >= 0, got {points!r}"
+
+    for problem in _marker_problems(source):
+        yield f"{label}: unbalanced markers: {problem}"
+    if "BEGIN SOLUTION" in source and not solution:
+        yield (f"{label}: has '### BEGIN SOLUTION' but is not a solution cell; mark it "
+               "'Autograded answer' (metadata.nbgrader.solution = true) or remove the markers")
+    if "BEGIN HIDDEN TESTS" in source and not grade:
+        yield (f"{label}: has '### BEGIN HIDDEN TESTS' but is not a graded test cell; mark it "
+               "'Autograder tests' (metadata.nbgrader.grade = true, with points)")
+
+    if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+        yield (f"{label}: code cell carries outputs or an execution count; clear them "
+               "(Edit > Clear Outputs of All Cells) and save")
+
+    if "nbgrader" in cell.get("metadata", {}):
+        try:
+            MetadataValidator().validate_cell(nbformat.from_dict(copy.deepcopy(cell)))
+        except SchemaMismatchError as error:
+            yield f"{label}: {error}; run `nbgrader update` on the notebook"
+        except SchemaError as error:
+            yield f"{label}: nbgrader metadata: {error.message}"
+
+
+def _notebook_problems(data: object) -> Iterator[str]:
+    """Yield the problems of a parsed notebook JSON document (without the file name)."""
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        yield "not a Jupyter notebook (no 'cells' list)"
+        return
+    if data.get("nbformat") != 4:
+        yield f"nbformat {data.get('nbformat')!r}; need 4 (open and save it in JupyterLab)"
+        return
+    cells = data["cells"]
+    minor = data.get("nbformat_minor", 0)
+    if isinstance(minor, int) and minor >= 5:
+        # nbformat would invent random ids for these, and then no two releases would be equal.
+        seen: dict[str, int] = {}
+        for index, cell in enumerate(cells):
+            if not isinstance(cell, dict):
+                continue
+            cell_id = cell.get("id")
+            if cell_id is None:
+                yield (f"{_cell_label(index, cell)}: no cell id (nbformat 4.{minor} needs one); "
+                       "open and save the notebook in JupyterLab")
+            elif cell_id in seen:
+                yield (f"{_cell_label(index, cell)}: duplicate cell id {cell_id!r} "
+                       f"(also cell {seen[cell_id]}); give one of them a new id")
+            else:
+                seen[cell_id] = index
+
+    try:
+        with warnings.catch_warnings():  # missing ids are reported above, in our words
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            nbformat.validate(nbformat.from_dict(copy.deepcopy(data)))
+    except nbformat.ValidationError as error:
+        where = list(getattr(error, "absolute_path", []) or getattr(error, "path", []))
+        if len(where) >= 2 and where[0] == "cells" and isinstance(where[1], int) and where[1] < len(cells):
+            where_text = _cell_label(where[1], cells[where[1]])
+            rest = "/".join(str(p) for p in where[2:])
+            where_text += f" at {rest}" if rest else ""
+        else:
+            where_text = "notebook" + (f" at {'/'.join(str(p) for p in where)}" if where else "")
+        message = str(getattr(error, "message", error)).splitlines()[0]
+        yield f"{where_text}: does not match the nbformat schema: {message}"
+        return
+
+    seen_grade_ids: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        yield from _cell_problems(index, cell, seen_grade_ids)
+
+
+def check_source_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
+    """Check an instructor notebook before nbgrader turns it into a student notebook.
+
+    Parameters
+    ----------
+    path : path-like
+        A notebook in ``solutions/<id>/``.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The notebook, read as nbformat 4.
+
+    Raises
+    ------
+    ReleaseError
+        With a one-line message naming the file and the cell (index and grade_id) for: invalid JSON
+        (with line and column), nbformat schema errors, missing or duplicate cell ids, a graded,
+        solution or read-only cell without grade_id, a duplicate grade_id, unbalanced
+        ``BEGIN/END SOLUTION`` or ``BEGIN/END HIDDEN TESTS`` markers, a solution marker outside a
+        solution cell, hidden tests outside a graded cell, a graded cell without points, and code
+        cells that carry outputs or execution counts.
+    """
+    path = Path(path)
+    shown = _display(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ReleaseError(f"{shown}: cannot read the notebook: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReleaseError(
+            f"{shown}: not UTF-8 (bad byte at offset {error.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ReleaseError(
+            f"{shown}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg} "
+            "(a merge conflict or a hand edit?); fix the file or restore it from git"
+        ) from None
+    problems = [f"{shown}: {problem}" for problem in _notebook_problems(data)]
+    if problems:
+        raise ReleaseError(problems)
+    return nbformat.from_dict(data)
+
+
+# ----------------------------------------------------------------------------------------------
+# release
+
+
+@contextlib.contextmanager
+def _captured_log(name: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A private logger whose records go to a string buffer rather than the terminal."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield logger, buffer
+    finally:
+        logger.removeHandler(handler)
+
+
+@functools.cache
+def _alembic_head() -> str | None:
+    """The gradebook schema revision that nbgrader stamps into a new gradebook, read in-process."""
+    try:
+        from alembic.config import Config as AlembicConfig
+        from alembic.script import ScriptDirectory
+        from nbgrader.dbutil import ALEMBIC_DIR
+
+        alembic_config = AlembicConfig()
+        alembic_config.set_main_option("script_location", ALEMBIC_DIR)
+        return ScriptDirectory.from_config(alembic_config).get_current_head()
+    except Exception:  # pragma: no cover - fall back to nbgrader's own way
+        return None
+
+
+@contextlib.contextmanager
+def _fast_gradebook() -> Iterator[None]:
+    """Create gradebooks without nbgrader's ``alembic heads`` subprocess (2 s per new gradebook).
+
+    nbgrader runs the ``alembic`` executable from ``PATH`` only to read the schema revision it
+    stamps into a new gradebook; we read the same revision in-process. If that fails, nbgrader's
+    own path runs, with this interpreter's ``bin/`` first on ``PATH`` so that it finds our alembic.
+    """
+    import nbgrader.api
+
+    head = _alembic_head()
+    old_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), old_path])
+    try:
+        if head is not None and hasattr(nbgrader.api, "get_alembic_version"):
+            with mock.patch.object(nbgrader.api, "get_alembic_version", lambda: head):
+                yield
+        else:  # pragma: no cover
+            yield
+    finally:
+        os.environ["PATH"] = old_path
+
+
+def _last_error_line(log_text: str) -> str:
+    """The most telling line of nbgrader's log: the last exception line of a traceback, if any."""
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception")) and not line.startswith("["):
+            return line
+    errors = [line for line in lines if line.startswith("[ERROR]")]
+    return errors[0] if errors else (lines[-1] if lines else "no log output")
+
+
+def _generate(assignment_id: str, course: Path, config: Config) -> Path:
+    """Run nbgrader's GenerateAssignment for one assignment inside the temporary ``course``."""
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+
+    cfg = copy.deepcopy(config)
+    cfg.CourseDirectory.root = str(course)
+    cfg.CourseDirectory.source_directory = SOURCE_DIR
+    cfg.CourseDirectory.release_directory = RELEASE_DIR
+    cfg.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    cfg.CourseDirectory.assignment_id = assignment_id
+    cfg.CourseDirectory.student_id = "."
+    cfg.CourseDirectory.notebook_id = "*"
+    with _captured_log("course_utils.release.nbgrader") as (logger, buffer), _fast_gradebook():
+        coursedir = CourseDirectory(config=cfg, log=logger)
+        converter = GenerateAssignment(coursedir=coursedir, config=cfg, log=logger)
+        converter.force = True
+        try:
+            converter.start()
+        except Exception as error:  # NbGraderException and others: nbgrader logs the cause, then raises
+            detail = _last_error_line(buffer.getvalue()) or str(error)
+            raise ReleaseError(
+                f"{SOURCE_DIR}/{assignment_id}: nbgrader generate_assignment failed: {detail}"
+            ) from None
+    out = course / RELEASE_DIR / assignment_id
+    if not out.is_dir():
+        raise ReleaseError(
+            f"{SOURCE_DIR}/{assignment_id}: nbgrader wrote nothing; "
+            "run `nbgrader generate_assignment` by hand to see why"
+        )
+    return out
+
+
+def _ignored(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in IGNORE_PATTERNS)
+
+
+def _copy_normalised(src: Path, dst: Path) -> None:
+    """Copy nbgrader's output tree, rewriting notebooks through nbformat so the bytes are canonical."""
+    for item in sorted(src.rglob("*")):
+        rel = item.relative_to(src)
+        if any(_ignored(part) for part in rel.parts):
+            continue
+        target = dst / rel
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif item.suffix == ".ipynb":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nb = nbformat.read(item, as_version=nbformat.NO_CONVERT)
+            text = nbformat.writes(nb)
+            target.write_bytes((text if text.endswith("\n") else text + "\n").encode("utf-8"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item, target)
+
+
+def _remove_leftovers(parent: Path) -> None:
+    """Delete staging folders that an interrupted release left beside chapters/."""
+    if not parent.is_dir():
+        return
+    for entry in parent.iterdir():
+        if entry.is_dir() and entry.name.startswith((_STAGING_PREFIX, _OLD_PREFIX)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _swap_in(staging: Path, dest: Path) -> None:
+    """Replace ``dest`` by ``staging`` with two renames (the old tree is deleted afterwards)."""
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=_OLD_PREFIX, dir=dest.parent))
+        old.rmdir()
+        os.replace(dest, old)
+    try:
+        os.replace(staging, dest)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def release(
+    root: str | os.PathLike[str] = ".",
+    assignments: Iterable[str] | None = None,
+    *,
+    dest: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Regenerate ``chapters/<id>/`` from ``solutions/<id>/`` with nbgrader's generate_assignment.
+
+    Every source notebook is checked first (:func:`check_source_notebook`); when anything fails,
+    nothing under ``chapters/`` changes. The new tree is built in a temporary folder beside
+    ``chapters/`` and swapped in with renames. nbgrader runs in a temporary course directory with
+    its own gradebook, so no ``gradebook.db`` or log lands in the repository. Notebooks are
+    rewritten through ``nbformat`` (sorted keys, one trailing newline), so two releases of the same
+    sources are byte-identical. Other files in an assignment folder are copied as they are.
+
+    Parameters
+    ----------
+    root : path-like
+        The course root (holding ``nbgrader_config.py`` and ``solutions/``).
+    assignments : iterable of str, optional
+        Assignment ids to regenerate; the other chapters are kept as they are. ``None`` (default)
+        regenerates every assignment and makes ``chapters/`` hold exactly those.
+    dest : path-like, optional
+        Where the release tree goes; ``<root>/chapters`` by default (tests release elsewhere to
+        compare with the committed tree).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written, under ``dest``, sorted.
+
+    Raises
+    ------
+    ReleaseError
+        For an unknown assignment id, an empty ``solutions/``, a source notebook that fails the
+        checks, or a failure inside nbgrader. The message is one line and names the file and cell.
+    """
+    root = Path(root).resolve()
+    dest = (root / RELEASE_DIR) if dest is None else Path(dest).resolve()
+    available = discover_assignments(root)
+    if assignments is None:
+        chosen = available
+    else:
+        chosen = list(dict.fromkeys(assignments))
+        unknown = [a for a in chosen if a not in available]
+        if unknown:
+            raise ReleaseError(
+                f"unknown assignment {unknown[0]!r}: no {SOURCE_DIR}/{unknown[0]}/{unknown[0]}.ipynb; "
+                f"choose from: {', '.join(available) or '(none)'}"
+            )
+    if not chosen:
+        raise ReleaseError(
+            f"{_display(root / SOURCE_DIR)}: no assignments found; expected {SOURCE_DIR}/<id>/<id>.ipynb"
+        )
+
+    problems: list[str] = []
+    for assignment_id in chosen:
+        for notebook in sorted((root / SOURCE_DIR / assignment_id).glob("*.ipynb")):
+            try:
+                check_source_notebook(notebook)
+            except ReleaseError as error:
+                problems.extend(error.problems)
+    if problems:
+        raise ReleaseError(problems)
+
+    config = load_nbgrader_config(root)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(dest.parent)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=dest.parent))
+    try:
+        if assignments is not None and dest.is_dir():
+            shutil.copytree(dest, staging, dirs_exist_ok=True, symlinks=True)
+            for assignment_id in chosen:
+                shutil.rmtree(staging / assignment_id, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+            course = Path(tmp)
+            for assignment_id in chosen:
+                shutil.copytree(
+                    root / SOURCE_DIR / assignment_id,
+                    course / SOURCE_DIR / assignment_id,
+                    ignore=shutil.ignore_patterns(*IGNORE_PATTERNS),
+                )
+            for assignment_id in chosen:
+                generated = _generate(assignment_id, course, config)
+                _copy_normalised(generated, staging / assignment_id)
+        written = [dest / p.relative_to(staging) for assignment_id in chosen
+                   for p in _files_under(staging / assignment_id)]
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; chapters/ is an ordinary folder
+        _swap_in(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(written)
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    """One graded cell that did not behave: its grade_id, a one-line message, the full error text."""
+
+    grade_id: str
+    message: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What nbgrader's Validator found in a notebook.
+
+    Attributes
+    ----------
+    passed : bool
+        For a student notebook (``invert=False``): every graded test cell passed. For a released
+        notebook (``invert=True``): every graded test cell failed, as it should without answers.
+    failed_cells : tuple of CellFailure
+        The cells that broke the rule above, in notebook order.
+    summary : str
+        One line for people.
+    n_graded : int
+        Number of graded code cells (autograder tests) that the Validator scored.
+    """
+
+    passed: bool
+    failed_cells: tuple[CellFailure, ...]
+    summary: str
+    n_graded: int = 0
+
+    @property
+    def failed_ids(self) -> list[str]:
+        """The grade_ids of :attr:`failed_cells`."""
+        return [failure.grade_id for failure in self.failed_cells]
+
+
+def _is_autograded_test(cell: dict) -> bool:
+    """A graded code cell that is not also an answer cell: an 'Autograder tests' cell."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _strip_ansi(text: str) -> str:
+    from nbconvert.filters import strip_ansi
+
+    return strip_ansi(text)
+
+
+def _one_line(error_text: str) -> str:
+    """The last non-empty line of an error text (the exception and its message)."""
+    lines = [line.strip() for line in _strip_ansi(error_text).splitlines() if line.strip()]
+    return lines[-1].rstrip(":") if lines else "failed"
+
+
+def _quiet_kernel_transport(config: Config) -> None:
+    """Let jupyter_client give the kernel CurveZMQ keys where it can.
+
+    Recent ipykernel warns on stderr about every unencrypted TCP kernel; recent jupyter_client can
+    provision keys (``KernelManager.transport_encryption``). Older versions lack the option: skip.
+    """
+    try:
+        import zmq
+        from jupyter_client.manager import KernelManager
+    except ImportError:  # pragma: no cover - both come with nbgrader
+        return
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+
+
+def validate_notebook(
+    path: str | os.PathLike[str],
+    invert: bool = False,
+    *,
+    timeout: int | None = None,
+) -> ValidationResult:
+    """Execute a notebook with nbgrader's ``Validator`` and report its graded cells.
+
+    The kernel runs with the notebook's folder as working directory. The per-cell timeout comes
+    from ``timeout``, else from the course's ``nbgrader_config.py`` (found above the notebook),
+    else ``DEFAULT_CELL_TIMEOUT``.
+
+    Parameters
+    ----------
+    path : path-like
+        The notebook to run.
+    invert : bool
+        ``False`` for a student's (or the instructor's) notebook: passes when every graded test cell
+        passes. ``True`` for a freshly released notebook: passes when every graded test cell fails
+        (``Validator(invert=True)`` lists the cells that pass).
+    timeout : int, optional
+        Seconds each cell may run.
+
+    Returns
+    -------
+    ValidationResult
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError
+        When the file is not a readable notebook.
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such notebook")
+    try:
+        nbformat.read(path, as_version=4)
+    except Exception as error:  # NotJSONError, UnicodeDecodeError, ...
+        raise ValueError(f"{_display(path)}: not a readable notebook: {_one_line(str(error))}") from None
+    try:
+        root = find_course_root(path.parent)
+    except FileNotFoundError:
+        root = None
+    config = load_nbgrader_config(root)
+    if timeout is not None:
+        config.Execute.timeout = int(timeout)
+    config.Validator.invert = bool(invert)
+    _quiet_kernel_transport(config)
+
+    validator = _recording_validator_class()(config=config)
+    with _captured_log("course_utils.release.validator") as (logger, buffer):
+        validator.log = logger
+        validator.stream = io.StringIO()  # the human-readable report; we build our own
+        try:
+            results = validator.validate(str(path))
+        except Exception as error:  # nbgrader's metadata checks raise before anything runs
+            failure = CellFailure("(notebook)", f"{type(error).__name__}: {_one_line(str(error))}",
+                                  _last_error_line(buffer.getvalue()))
+            summary = (f"{_display(path)}: could not be validated: {failure.message}; "
+                       "fetch a fresh copy of the chapter")
+            return ValidationResult(False, (failure,), summary, 0)
+    cells = validator.executed.cells if validator.executed is not None else []
+    return _interpret(results, cells, invert, _display(path))
+
+
+def _recording_validator_class() -> type:
+    """nbgrader's Validator, keeping the executed notebook so failures can be named by grade_id."""
+    from nbgrader.validator import Validator
+
+    class RecordingValidator(Validator):
+        executed: nbformat.NotebookNode | None = None
+
+        def _preprocess(self, nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+            self.executed = super()._preprocess(nb)
+            return self.executed
+
+    return RecordingValidator
+
+
+def _interpret(results: dict, cells: list, invert: bool, shown: str) -> ValidationResult:
+    """Turn ``Validator.validate``'s dict (cells given by source only) into a ValidationResult."""
+    n_graded = sum(_is_autograded_test(c) for c in cells)
+    ids_by_source: dict[str, list[str]] = {}
+    for cell in cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "(no grade_id)")
+        ids_by_source.setdefault(cell.source.strip(), []).append(grade_id)
+
+    def failure(entry: dict, message: str, detail: str = "") -> CellFailure:
+        ids = ids_by_source.get(entry["source"].strip())
+        return CellFailure(ids.pop(0) if ids else "(unknown cell)", message, detail)
+
+    if results.get("type_changed"):
+        failures = [failure(e, f"cell type changed from {e['old_type']} to {e['new_type']}; change it back")
+                    for e in results["type_changed"]]
+        summary = f"{shown}: {len(failures)} cell(s) changed type; change them back before submitting"
+    elif results.get("changed"):
+        failures = [failure(e, "this read-only test cell was edited; undo the edit (grading restores it)")
+                    for e in results["changed"]]
+        summary = f"{shown}: {len(failures)} read-only cell(s) were edited"
+    elif invert:
+        failures = [failure(e, "passes without an answer: its tests do not test the exercise")
+                    for e in results.get("passed", [])]
+        summary = (f"{shown}: {len(failures)} of {n_graded} graded test cell(s) pass without answers"
+                   if failures else
+                   f"{shown}: all {n_graded} graded test cell(s) fail without answers, as they should")
+    else:
+        failures = []
+        for entry in results.get("failed", []):
+            raw = _strip_ansi(entry.get("raw_error", ""))
+            failures.append(failure(entry, _one_line(raw), raw))
+        summary = (f"{shown}: {len(failures)} of {n_graded} graded test cell(s) fail" if failures else
+                   f"{shown}: all {n_graded} graded test cell(s) pass")
+    return ValidationResult(not failures, tuple(failures), summary, n_graded)

@@ -1,0 +1,168 @@
+"""The `course` command line: exit codes, one-line errors, and what each subcommand prints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import snapshot
+
+from course_utils.cli import COMMANDS, Command, main
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["frob"], "argument COMMAND: invalid choice: 'frob'"),
+        ([], "the following arguments are required: COMMAND"),
+        (["release", "--bogus"], "unrecognized arguments: --bogus"),
+        (["check"], "the following arguments are required: NOTEBOOK"),
+        (["check", "--timeout", "soon", "x.ipynb"], "argument --timeout: 'soon' is not a whole number"),
+        (["check", "--timeout", "0", "x.ipynb"], "argument --timeout: '0' must be positive"),
+        (["check", "no_such_notebook.ipynb"], "argument NOTEBOOK: no such file 'no_such_notebook.ipynb'"),
+        (["--root", "/nonexistent", "release"], "argument --root: no nbgrader_config.py in /nonexistent"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str],
+                                         course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does bad input exit 2 with one line that names the argument and points to --help?"""
+    monkeypatch.chdir(course)
+    assert main(argv) == 2
+    line = _one_line_error(capsys)
+    assert expected in line
+    assert "--help" in line
+
+
+def test_check_refuses_a_file_that_is_not_a_notebook(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Are a non-.ipynb path and an .ipynb that is not JSON both bad input (exit 2)?"""
+    (tmp_path / "notes.txt").write_text("hi")
+    (tmp_path / "broken.ipynb").write_text("{")
+    assert main(["check", str(tmp_path / "notes.txt")]) == 2
+    assert "is not a notebook" in _one_line_error(capsys)
+    assert main(["check", str(tmp_path / "broken.ipynb")]) == 2
+    assert "not a readable notebook" in _one_line_error(capsys)
+
+
+def test_commands_outside_the_course_say_where_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside a course repository, do `release` and `lab` exit 2 saying nbgrader_config.py is missing?"""
+    monkeypatch.chdir(tmp_path)
+    for argv in (["release"], ["lab", "--dry-run"]):
+        assert main(argv) == 2
+        assert "no nbgrader_config.py" in _one_line_error(capsys)
+
+
+def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course --help` exit 0 and list lab, release, check and doctor?"""
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("lab", "release", "check", "doctor"):
+        assert name in out
+
+
+def test_release_prints_what_it_wrote(course: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course release` write chapters/ and print each file, relative to the course?"""
+    monkeypatch.chdir(course / "solutions")  # the root is found from below
+    assert main(["release"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote chapters/ex/ex.ipynb" in out
+    assert "wrote chapters/ex/data.txt" in out
+    assert "released 1 assignment(s) into chapters/: ex" in out
+    assert (course / "chapters" / "ex" / "ex.ipynb").is_file()
+
+
+def test_release_of_a_malformed_notebook_exits_1_and_keeps_chapters(
+        course: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Does a malformed source make `course release` exit 1, naming file and cell, chapters/ untouched?"""
+    monkeypatch.chdir(course)
+    assert main(["release"]) == 0
+    capsys.readouterr()
+    before = snapshot(course / "chapters")
+    source = course / "solutions" / "ex" / "ex.ipynb"
+    source.write_text(source.read_text().replace("    ### END SOLUTION", ""), encoding="utf-8")
+    assert main(["release"]) == 1
+    line = _one_line_error(capsys)
+    assert line.startswith("course release: error: solutions/ex/ex.ipynb: cell 2 (grade_id 'ex_double')")
+    assert "'BEGIN SOLUTION' on line 2 has no 'END SOLUTION'" in line
+    assert "chapters/ was left unchanged" in line
+    assert snapshot(course / "chapters") == before
+
+
+def test_release_of_an_unknown_assignment_exits_2(course: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Does naming an assignment that does not exist exit 2, listing the ones that do?"""
+    monkeypatch.chdir(course)
+    assert main(["release", "nope"]) == 2
+    assert "argument ASSIGNMENT: unknown assignment 'nope'; choose from: ex" in _one_line_error(capsys)
+    assert not (course / "chapters").exists()
+
+
+def test_lab_dry_run_prints_a_jupyter_lab_command_on_chapters(
+        course: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course lab --dry-run` print (not run) jupyter lab on chapters/, passing extra args on?"""
+    monkeypatch.chdir(course)
+    assert main(["lab", "--dry-run", "--port", "8890", "--", "--no-browser"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"cd {course.resolve()} && ")
+    assert "-m jupyter lab --ServerApp.root_dir=chapters --port 8890 --no-browser" in out
+
+
+def test_lab_without_chapters_says_to_release(course: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Without chapters/, does `course lab` exit 1 and say to run `course release` (starting nothing)?"""
+    monkeypatch.chdir(course)
+    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("jupyter lab must not start"))
+    assert main(["lab"]) == 1
+    assert "run `course release` first" in _one_line_error(capsys)
+
+
+def test_check_exit_codes(released_course: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course check` exit 0 on the solution, 1 on the release (naming cells), 0 with --invert?"""
+    solution = released_course / "solutions" / "ex" / "ex.ipynb"
+    chapter = released_course / "chapters" / "ex" / "ex.ipynb"
+    assert main(["check", str(solution)]) == 0
+    assert capsys.readouterr().out.startswith("PASS ")
+    assert main(["check", "-v", str(chapter)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL ")
+    assert "  ex_double_test: NotImplementedError" in out
+    assert "  ex_double_data_test: NotImplementedError" in out
+    assert "raise NotImplementedError()" in out  # --verbose shows the traceback
+    assert main(["check", "--invert", str(chapter)]) == 0
+
+
+def test_a_registered_command_becomes_a_subcommand(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Is adding a subcommand (as train/bench/grade will) just registering a Command?"""
+    def configure(parser):  # noqa: ANN001, ANN202
+        parser.add_argument("--steps", type=int, default=1)
+
+    def run(args):  # noqa: ANN001, ANN202
+        print(f"trained {args.steps} steps")
+        return 0
+
+    command = Command("train", "train a model", configure, run, needs_root=False)
+    monkeypatch.setitem(COMMANDS, "train", command)
+    assert main(["train", "--steps", "3"]) == 0
+    assert capsys.readouterr().out == "trained 3 steps\n"
+
+
+def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
+    """Run as a program, does a bad subcommand exit 2 with one line on stderr and no traceback?"""
+    proc = subprocess.run([sys.executable, "-m", "course_utils.cli", "frob"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

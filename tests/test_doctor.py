@@ -1,0 +1,127 @@
+"""`course doctor`: findings, the device line, and a fix for each problem."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils import doctor
+from course_utils.cli import main
+from course_utils.device import describe_device, get_device
+from course_utils.doctor import Finding, diagnose, format_report
+
+
+def test_diagnose_returns_every_check() -> None:
+    """Does diagnose() check Python, each package, device, CUDA, Lab, kernel, environment and chromium?"""
+    findings = diagnose()
+    assert all(isinstance(f, Finding) for f in findings)
+    names = [f.name for f in findings]
+    for name in ("python", *doctor.PACKAGES, "device", "cuda", "kernel", "environment", "chromium"):
+        assert name in names
+    assert sum(name.startswith("lab: ") for name in names) == len(doctor.LAB_EXTENSIONS)
+    assert all(f.fix for f in findings if f.status == "problem")
+
+
+def test_the_device_line_names_the_training_device() -> None:
+    """Does the report say which device training will use, as describe_device(get_device()) names it?"""
+    device = next(f for f in diagnose() if f.name == "device")
+    assert device.status == "ok"
+    assert f"training will use {describe_device(get_device())}" in device.detail
+    assert "device" in format_report([device])
+
+
+def test_missing_lab_extension_is_a_problem_with_a_fix(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the widget extension absent from every labextension folder, is it a problem with a pip fix?"""
+    ipympl = tmp_path / "jupyter-matplotlib"
+    ipympl.mkdir()
+    (ipympl / "package.json").write_text(json.dumps({"name": "jupyter-matplotlib", "version": "0.12.0"}))
+    monkeypatch.setattr(doctor, "labextension_dirs", lambda: [str(tmp_path)])
+    findings = {f.name: f for f in diagnose()}
+    widgets = findings["lab: @jupyter-widgets/jupyterlab-manager"]
+    assert widgets.status == "problem"
+    assert "jupyterlab_widgets" in widgets.fix
+    assert findings["lab: jupyter-matplotlib"].status == "ok"
+    assert "0.12.0" in findings["lab: jupyter-matplotlib"].detail
+    report = format_report(list(findings.values()))
+    assert "PROBLEM  lab: @jupyter-widgets/jupyterlab-manager" in report
+    assert f"fix: {widgets.fix}" in report
+    assert "problem(s)" in report.splitlines()[-1]
+
+
+def test_doctor_exit_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course doctor` exit 1 when something is wrong and 0 when nothing is (notes allowed)?"""
+    monkeypatch.setattr(doctor, "labextension_dirs", lambda: [str(tmp_path)])
+    assert main(["doctor"]) == 1
+    assert "PROBLEM" in capsys.readouterr().out
+    healthy = [Finding("python", "ok", "3.11"),
+               Finding("chromium", "note", "not found", "apt-get install chromium")]
+    monkeypatch.setattr(doctor, "diagnose", lambda root=None: healthy)
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "fix: apt-get install chromium" in out and out.rstrip().endswith("the course should run here.")
+
+
+def test_cpu_torch_on_a_gpu_machine_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When nvidia-smi lists a GPU but torch is a CPU build, is the fix to reinstall torch for CUDA?"""
+    monkeypatch.setattr(torch.version, "cuda", None)
+    finding = doctor.check_cuda_build(lambda: ["GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1234)"])
+    assert finding.status == "problem"
+    assert "NVIDIA H100 80GB HBM3" in finding.detail and "UUID" not in finding.detail
+    assert "reinstall torch for CUDA" in finding.fix and "download.pytorch.org" in finding.fix
+    assert doctor.check_cuda_build(lambda: []).status == "ok"
+
+
+def test_cuda_torch_that_cannot_see_the_gpu_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When torch is a CUDA build but cannot use the listed GPU, does the fix mention the driver?"""
+    monkeypatch.setattr(torch.version, "cuda", "12.6")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    finding = doctor.check_cuda_build(lambda: ["GPU 0: NVIDIA A100"])
+    assert finding.status == "problem" and "driver" in finding.fix
+
+
+def test_old_python_missing_package_and_bad_device_setting() -> None:
+    """Are Python 3.10, a missing package and COURSE_DEVICE=gpu each a problem with a fix?"""
+    assert doctor.check_python((3, 10, 4)).status == "problem"
+    assert doctor.check_python((3, 11, 0)).status == "ok"
+    missing = doctor.check_packages(["surely-not-an-installed-package"])[0]
+    assert missing.status == "problem" and "constraints.txt" in missing.fix
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COURSE_DEVICE", "gpu")
+        device = doctor.check_device()
+    assert device.status == "problem" and "COURSE_DEVICE" in device.fix
+
+
+def test_environment_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Is <root>/.venv recognised, and a bare system Python a problem?"""
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / ".venv"))
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    assert doctor.check_environment(tmp_path).status == "ok"
+    assert doctor.check_environment(tmp_path / "elsewhere").status == "note"
+    monkeypatch.setattr(sys, "base_prefix", str(tmp_path / ".venv"))
+    assert doctor.check_environment(tmp_path / "elsewhere").status == "problem"
+
+
+def test_a_foreign_python3_kernel_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the python3 kernelspec runs another interpreter, is that reported with a fix?"""
+    from jupyter_client import kernelspec
+
+    class Spec:
+        argv = ["/opt/other/bin/python3.9", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        resource_dir = "/home/me/.local/share/jupyter/kernels/python3"
+
+    monkeypatch.setattr(kernelspec.KernelSpecManager, "get_kernel_spec", lambda self, name: Spec())
+    finding = doctor.check_kernel()
+    assert finding.status == "problem" and "kernelspec remove python3" in finding.fix
+
+
+def test_finding_rejects_an_unknown_status() -> None:
+    """Is a Finding with a status other than ok/note/problem refused?"""
+    with pytest.raises(ValueError, match="status"):
+        Finding("x", "fine", "")
