@@ -37,20 +37,22 @@ def get_device(preference: str | torch.device = "auto") -> torch.device:
         preference = preference.type
     if not isinstance(preference, str):
         raise TypeError(f"preference must be a str such as 'auto' or 'cpu'; got {type(preference).__name__}")
-    choice = preference.lower()
-    if choice == "auto":
-        choice = os.environ.get("COURSE_DEVICE", "auto").lower() or "auto"
+    choice, source = preference.lower(), "preference"
+    if choice == "auto" and os.environ.get("COURSE_DEVICE", "").lower() not in ("", "auto"):
+        # errors then name the variable, not the 'auto' the caller passed
+        preference, source = os.environ["COURSE_DEVICE"], "COURSE_DEVICE"
+        choice = preference.lower()
     if choice not in DEVICE_CHOICES:
-        raise ValueError(f"preference must be one of {', '.join(DEVICE_CHOICES)}; got {preference!r}")
+        raise ValueError(f"{source} must be one of {', '.join(DEVICE_CHOICES)}; got {preference!r}")
     if choice == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if mps_available() else torch.device("cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ValueError("preference='cuda' but torch sees no CUDA GPU; use 'auto' or 'cpu' "
+        raise ValueError(f"{source}='cuda' but torch sees no CUDA GPU; use 'auto' or 'cpu' "
                          "(or install a CUDA build of torch: see `course doctor`)")
     if choice == "mps" and not mps_available():
-        raise ValueError("preference='mps' but this torch has no usable MPS backend; use 'auto' or 'cpu'")
+        raise ValueError(f"{source}='mps' but this torch has no usable MPS backend; use 'auto' or 'cpu'")
     return torch.device(choice)
 
 

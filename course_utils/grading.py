@@ -85,7 +85,8 @@ def expect_close(actual, expected, name: str, *, rtol: float = 1e-5, atol: float
         diff = (actual.detach().double() - expected.detach().double()).abs()
         allowed = atol + rtol * expected.detach().double().abs()
         both_inf = torch.isinf(actual.detach().double()) & (actual.detach().double() == expected.detach().double())
-        wrong = ~((diff <= allowed) | both_inf)
+        # an infinite expected value makes `allowed` infinite too: only an equal inf is close to it
+        wrong = ~(((diff <= allowed) & torch.isfinite(expected.detach().double())) | both_inf)
         if bool(wrong.any()):
             index = tuple(int(i) for i in wrong.nonzero()[0])
             where = f"[{', '.join(map(str, index))}]" if index else ""
@@ -94,7 +95,9 @@ def expect_close(actual, expected, name: str, *, rtol: float = 1e-5, atol: float
         return
     expect_float(actual, name, finite=False)
     expected = float(expected)
-    if actual == expected or abs(actual - expected) <= atol + rtol * abs(expected):
+    if actual == expected:  # inf == inf counts as close
+        return
+    if math.isfinite(expected) and abs(actual - expected) <= atol + rtol * abs(expected):
         return
     raise AssertionError(f"{name} should be {expected:.6g}, got {actual:.6g}")
 

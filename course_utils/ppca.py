@@ -97,7 +97,8 @@ def fit_ppca(x: torch.Tensor, latent_dim: int) -> PPCA:
     eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
     eigvals, eigvecs = eigvals.flip(0).clamp_min(0.0), eigvecs.flip(1)
     noise_var = float(eigvals[latent_dim:].mean())
-    if noise_var <= 0:
+    # round-off leaves ~1e-17, not 0, for data of rank <= k: use numpy.linalg.matrix_rank's tolerance
+    if noise_var <= float(eigvals[0]) * d * torch.finfo(torch.float64).eps:
         raise ValueError(f"latent_dim={latent_dim} already explains all the variance; choose a smaller one")
     scale = (eigvals[:latent_dim] - noise_var).clamp_min(0.0).sqrt()  # (k,)
     return PPCA(mean=mean, weight=eigvecs[:, :latent_dim] * scale, noise_var=noise_var)
