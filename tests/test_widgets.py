@@ -1,0 +1,231 @@
+"""course_utils.widgets: every builder renders, reacts to each control, and shows what the math says."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import ipywidgets
+import numpy as np
+import pytest
+import scipy.stats as st
+import torch
+
+from course_utils.data import load_digits
+from course_utils.distributions import inverse_cdf_sample, named_examples
+from course_utils.widgets import LiveFigure, densities, welcome
+from course_utils.widgets.base import choice, log_slider, selection_slider, slider
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def check_output(live: LiveFigure) -> None:
+    """The Output holds exactly one display_data with a PNG (base64), and .png decodes it."""
+    (output,) = live.output.outputs
+    assert output["output_type"] == "display_data"
+    assert set(output["data"]) == {"image/png", "text/plain"}
+    png = base64.b64decode(output["data"]["image/png"])
+    assert png[:8] == PNG_MAGIC
+    assert live.png == png
+
+
+def change(live: LiveFigure, name: str, value) -> None:
+    """Set one control from Python and check it triggered exactly one redraw with a new picture."""
+    before_renders, before_png = live.renders, live.png
+    assert live.controls[name].value != value, f"{name} already is {value!r}; the test must change it"
+    live.controls[name].value = value
+    assert live.renders == before_renders + 1, f"setting {name} did not redraw"
+    assert live.png != before_png, f"setting {name} redrew the same picture"
+    assert live.values()[name] == value
+    check_output(live)
+
+
+def title(live: LiveFigure, axis: int = 0) -> str:
+    return live.figure.axes[axis].get_title()
+
+
+def number_after(text: str, prefix: str) -> float:
+    match = re.search(re.escape(prefix) + r"\s*(-?[\d.,]+)", text)
+    assert match, f"{prefix!r} not in {text!r}"
+    return float(match.group(1).replace(",", ""))
+
+
+# --------------------------------------------------------------------------- LiveFigure itself
+def test_live_figure_draws_once_and_passes_control_values():
+    """Does a LiveFigure draw once on creation, passing the controls' values by name, and redraw on change?"""
+    calls = []
+
+    def draw(fig, a, b):
+        calls.append((a, b))
+        fig.axes[0].set_title(f"{a}-{b}")
+
+    live = LiveFigure({"a": slider("a", 1, 0, 5, 1), "b": choice("b", ["x", "y"])}, draw)
+    assert calls == [(1, "x")] and live.renders == 1
+    check_output(live)
+    change(live, "b", "y")
+    change(live, "a", 3)
+    assert calls == [(1, "x"), (1, "y"), (3, "y")]
+    assert title(live) == "3-y"
+    assert live.last_update_s >= 0
+    assert isinstance(live.widget, ipywidgets.VBox)
+    assert "application/vnd.jupyter.widget-view+json" in live._repr_mimebundle_()
+
+
+def test_live_figure_fresh_figure_each_update():
+    """Does each update start from a new empty figure (no artists pile up across redraws)?"""
+
+    def draw(fig, k):
+        fig.axes[0].plot([0, k], [0, k])
+
+    live = LiveFigure({"k": slider("k", 1, 1, 5, 1)}, draw, ncols=2)
+    for k in (2, 3, 4):
+        change(live, "k", k)
+    assert len(live.figure.axes) == 2
+    assert len(live.figure.axes[0].get_lines()) == 1
+
+
+def test_control_helpers_do_not_update_continuously():
+    """Do sliders fire only on release, pick Int vs Float sliders, and choice default to the first option?"""
+    assert isinstance(slider("n", 1, 0, 10, 1), ipywidgets.IntSlider)
+    assert isinstance(slider("x", 0.5, 0, 1, 0.1), ipywidgets.FloatSlider)
+    for control in (
+        slider("n", 1, 0, 10, 1),
+        log_slider("h", 0.1, -3, 0),
+        selection_slider("n", [1, 10], 10),
+    ):
+        assert control.continuous_update is False
+    assert choice("c", ["p", "q"]).value == "p"
+    assert choice("c", {"p": 1, "q": 2}, "q").value == "q"
+    assert log_slider("h", 0.1, -3, 0).min == -3
+
+
+# --------------------------------------------------------------------------- chapter 01
+def test_density_vs_probability():
+    """Does density_vs_probability show density 4.000 for Uniform(0, 0.25) and follow each control?"""
+    live = densities.density_vs_probability()
+    assert live.renders == 1
+    check_output(live)
+    assert "density p(0.12) = 4.000" in title(live)  # x0 = -0.1 + 0.5·0.45 = 0.125
+    assert number_after(title(live), "probability / width =") == pytest.approx(4.0, abs=1e-3)
+
+    change(live, "distribution", "Gaussian N(0, 1)")
+    assert number_after(title(live), "density p(0.00) =") == pytest.approx(st.norm.pdf(0.0), abs=1e-3)
+
+    change(live, "center", 0.2)  # x0 = -4 + 0.2·8 = -2.4
+    assert number_after(title(live), "density p(-2.40) =") == pytest.approx(st.norm.pdf(-2.4), abs=1e-3)
+
+    change(live, "half_width", 0.5)
+    legend = [t.get_text() for t in live.figure.axes[0].get_legend().get_texts()]
+    expected = st.norm.cdf(-1.9) - st.norm.cdf(-2.9)
+    assert any(
+        "≤ 0.5)" in t and number_after(t, ") =") == pytest.approx(expected, abs=1e-4) for t in legend
+    ), legend
+    ratio = number_after(title(live), "probability / width =")
+    assert ratio == pytest.approx(expected / 1.0, abs=1e-3)
+
+
+def test_histogram_explorer_sample_size():
+    """Does histogram_explorer start at n = 100 with 40 bins, and retitle itself when n becomes 10,000?"""
+    live = densities.histogram_explorer()
+    check_output(live)
+    assert title(live, 0).startswith("n = 100:") and "(40 bins)" in title(live, 1)
+    change(live, "n", 10_000)
+    assert title(live, 0).startswith("n = 10,000:")
+    errors = live.figure.axes[1].get_lines()[0].get_ydata()
+    assert len(errors) == len(densities.SAMPLE_SIZES) and errors[-1] < errors[0]
+    assert number_after(title(live, 0), "L1 error") == pytest.approx(
+        errors[densities.SAMPLE_SIZES.index(10_000)], abs=5e-4
+    )
+
+
+def test_histogram_explorer_bins():
+    """Does changing bins to 20 redraw 20 stairs over the example's range and say '(20 bins)'?"""
+    live = densities.histogram_explorer()
+    change(live, "bins", 20)
+    assert "(20 bins)" in title(live, 1)
+    values, edges, _ = live.figure.axes[0].patches[0].get_data()
+    assert len(values) == 20 and edges[0] == -4.5 and edges[-1] == 5.0
+
+
+def test_histogram_explorer_distribution_and_seed():
+    """With Uniform(0, 0.25), is the pdf at 4 and no histogram mass outside [0, 0.25]; does seed redraw?"""
+    live = densities.histogram_explorer()
+    change(live, "distribution", "Uniform(0, 0.25)")
+    values, edges, _ = live.figure.axes[0].patches[0].get_data()
+    assert np.all(values[(edges[1:] <= 0) | (edges[:-1] >= 0.25)] == 0)
+    assert np.sum(values * np.diff(edges)) == pytest.approx(1.0)
+    assert live.figure.axes[0].get_lines()[0].get_ydata().max() == pytest.approx(4.0)
+    change(live, "seed", 3)
+
+
+def test_inverse_cdf_sampler_target():
+    """After choosing Laplace(0, 1), is the middle panel Laplace's CDF and the left histogram ≈ 1?"""
+    live = densities.inverse_cdf_sampler()
+    check_output(live)
+    assert len(live.figure.axes) == 3
+    change(live, "distribution", "Laplace(0, 1)")
+    cdf_line = live.figure.axes[1].get_lines()[0]
+    np.testing.assert_allclose(cdf_line.get_ydata(), st.laplace.cdf(cdf_line.get_xdata()), atol=1e-6)
+    left_values, _, _ = live.figure.axes[0].patches[0].get_data()
+    assert np.all(np.abs(left_values - 1.0) < 0.4)  # 1,000 uniform draws in 20 bins: heights ≈ 1
+
+
+def test_inverse_cdf_sampler_n_and_seed():
+    """With n = 3,000 and seed 7, does the legend say n = 3,000 and the KS distance equal scipy's kstest?"""
+    live = densities.inverse_cdf_sampler()
+    change(live, "n", 3_000)
+    change(live, "seed", 7)
+    right = live.figure.axes[2]
+    assert any(t.get_text() == "F⁻¹(u), n = 3,000" for t in right.get_legend().get_texts())
+    x = inverse_cdf_sample(named_examples()["Exponential(1)"].dist, 3_000, torch.Generator().manual_seed(7))
+    ks = st.kstest(x.double().numpy(), st.expon.cdf).statistic
+    assert number_after(right.get_title(), "KS distance") == pytest.approx(ks, abs=6e-4)
+
+
+def span(live: LiveFigure) -> tuple[float, float]:
+    match = re.search(r"span \[(-?[\d.]+), (-?[\d.]+)\]", title(live))
+    assert match, title(live)
+    return float(match.group(1)), float(match.group(2))
+
+
+def test_latent_noise_explorer():
+    """Does latent_noise_explorer follow its controls: bounded for identity/tanh, wide for matched?"""
+    live = densities.latent_noise_explorer()
+    check_output(live)
+    assert title(live).startswith("g = identity")
+    low, high = span(live)
+    assert -1.0 <= low < -0.99 and 0.99 < high <= 1.0  # uniform noise on [-1, 1]
+
+    change(live, "transform", "tanh")
+    low, high = span(live)
+    assert title(live).startswith("g = tanh") and -0.97 < low and high < 0.97  # tanh(2) = 0.964
+
+    change(live, "target", "Gaussian N(0, 1)")
+    change(live, "transform", "matched")
+    low, high = span(live)
+    assert low < -3.0 and high > 3.0  # uniform noise reaches an unbounded target through F⁻¹
+
+    change(live, "latent", "gaussian")
+    assert any("z ~ gaussian" in t.get_text() for t in live.figure.axes[0].get_legend().get_texts())
+
+
+# --------------------------------------------------------------------------- chapter 00
+def test_digit_generator(digits):
+    """Does digit_generator show k, the count D + Dk + 1 and all ten classes, and follow its controls?"""
+    live = welcome.digit_generator(digits)
+    check_output(live)
+    assert "k = 10 (705 numbers)" in title(live, 0)
+    assert live.figure.get_suptitle().endswith(": 0, 1, 2, 3, 4, 5, 6, 7, 8, 9")
+    left_image = np.asarray(live.figure.axes[0].get_images()[0].get_array())
+    assert left_image.shape == (3 * 9 + 1, 8 * 9 + 1)  # 24 samples in 3 rows of 8
+
+    change(live, "latent_dim", 20)
+    assert "k = 20 (1,345 numbers)" in title(live, 0)  # 64 + 64·20 + 1
+    change(live, "seed", 5)
+    assert "k = 20" in title(live, 0)
+    assert number_after(title(live, 1), "median distance") > 0
