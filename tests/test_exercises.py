@@ -1,0 +1,163 @@
+"""Do the graded test cells have teeth? Each one must reject plausible wrong answers.
+
+The notebook tests prove that every graded cell passes on the solution and fails on the released
+stub. That alone would let a test that only checks the shape pass a wrong answer. Here each test
+cell of each solution notebook (visible and hidden parts, as the grader runs them) is executed
+in-process against answers a student could plausibly write: wrong values, wrong types, a missing
+check, and a rigged object whose ``__eq__`` is always True.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class AlwaysEqual:
+    """The classic cheat: compares equal to everything, looks like a tensor or a float."""
+
+    shape = property(lambda self: torch.Size([5]))
+    dtype = torch.float32
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+    def __float__(self):
+        return 0.0
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
+class RiggedTensor(torch.Tensor):
+    """A tensor subclass that claims to equal anything."""
+
+    def __eq__(self, other):
+        return torch.ones_like(torch.as_tensor(other), dtype=torch.bool)
+
+    __hash__ = torch.Tensor.__hash__
+
+
+class RiggedFloat(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+def graded_cells(chapter: str) -> dict[str, str]:
+    """grade_id -> source of each graded test cell of a solution notebook."""
+    nb = nbformat.read(REPO_ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def solution_function(chapter: str, name: str) -> Callable:
+    """The reference answer, taken from the solution notebook's cell that defines it."""
+    nb = nbformat.read(REPO_ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    namespace = {"torch": torch}
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution") and f"def {name}(" in cell.source:
+            exec(cell.source, namespace)  # noqa: S102 (our own notebook)
+            return namespace[name]
+    raise LookupError(f"no solution cell defines {name} in {chapter}")
+
+
+def run_test_cell(source: str, answers: dict[str, Callable]) -> None:
+    exec(source, {"torch": torch, **answers})  # noqa: S102 (our own notebook)
+
+
+# ------------------------------------------------------------------ the wrong answers, per exercise
+def _uniform_values(x, low, high):
+    return torch.where((x >= low) & (x <= high), 1.0 / (high - low), 0.0).to(x.dtype)
+
+
+def _uniform_float32(x, low, high):
+    """Right values and checks, but always float32 (loses the caller's float64)."""
+    if not high > low:
+        raise ValueError("high must be greater than low")
+    return _uniform_values(x, low, high).float()
+
+
+WRONG = {
+    ("00_welcome", "sample-latent-tests", "sample_latent"): {
+        "ignores the generator": lambda n, d, generator: torch.randn(n, d),
+        "uniform noise": lambda n, d, generator: torch.rand(n, d, generator=generator),
+        "transposed shape": lambda n, d, generator: torch.randn(d, n, generator=generator),
+        "float64": lambda n, d, generator: torch.randn(n, d, generator=generator, dtype=torch.float64),
+        "numpy array": lambda n, d, generator: torch.randn(n, d, generator=generator).numpy(),
+        "rigged object": lambda n, d, generator: AlwaysEqual(),
+        "rigged tensor subclass": lambda n, d, generator: torch.randn(n, d, generator=generator).as_subclass(
+            RiggedTensor),
+    },
+    ("00_welcome", "decode-linear-tests", "decode_linear"): {
+        "forgets the mean": lambda z, w, m: z @ w.T,
+        "returns (D, n)": lambda z, w, m: w @ z.T + m[:, None],
+        "casts to float32": lambda z, w, m: (z @ w.T + m).float(),
+        "elementwise instead of matmul": lambda z, w, m: (z.sum(1, keepdim=True) * w.sum(1) + m),
+        "rigged object": lambda z, w, m: AlwaysEqual(),
+    },
+    ("01_probability_densities", "uniform-pdf-tests", "uniform_pdf"): {
+        "forgets zero outside": lambda x, lo, hi: torch.full_like(x, 1.0 / (hi - lo)),
+        "probability 1/n per point": lambda x, lo, hi: torch.full_like(x, 1.0 / x.numel()),
+        "open interval": lambda x, lo, hi: torch.where((x > lo) & (x < hi), 1.0 / (hi - lo), 0.0).to(x.dtype),
+        "no check of high > low": _uniform_values,
+        "always float32": _uniform_float32,
+        "python list": lambda x, lo, hi: _uniform_values(x, lo, hi).tolist(),
+        "rigged object": lambda x, lo, hi: AlwaysEqual(),
+        "rigged tensor subclass": lambda x, lo, hi: _uniform_values(x, lo, hi).as_subclass(RiggedTensor) * 0,
+    },
+    ("01_probability_densities", "prob-between-tests", "prob_between"): {
+        "returns a tensor": lambda d, a, b: d.cdf(torch.tensor(float(b))) - d.cdf(torch.tensor(float(a))),
+        "density instead of area": lambda d, a, b: d.log_prob(torch.tensor((a + b) / 2)).exp().item(),
+        "numpy float": lambda d, a, b: np.float64((d.cdf(torch.tensor(float(b))) - d.cdf(torch.tensor(float(a))))),
+        "no check of b < a": lambda d, a, b: (d.cdf(torch.tensor(float(b))) - d.cdf(torch.tensor(float(a)))).item(),
+        "rigged float": lambda d, a, b: RiggedFloat(0.0),
+        "rigged object": lambda d, a, b: AlwaysEqual(),
+    },
+    ("01_probability_densities", "sample-exponential-tests", "sample_exponential"): {
+        "multiplies by the rate": lambda n, rate, g: -torch.log1p(-torch.rand(n, generator=g)) * rate * 0.25,
+        "forgets the minus sign": lambda n, rate, g: torch.log1p(-torch.rand(n, generator=g)) / rate,
+        "ignores the generator": lambda n, rate, g: -torch.log1p(-torch.rand(n)) / rate,
+        "gaussian noise": lambda n, rate, g: (torch.randn(n, generator=g).abs() / rate),
+        "float64": lambda n, rate, g: -torch.log1p(-torch.rand(n, generator=g, dtype=torch.float64)) / rate,
+        "rigged object": lambda n, rate, g: AlwaysEqual(),
+    },
+}
+
+
+@pytest.mark.parametrize("key", sorted(WRONG), ids=lambda k: k[1])
+def test_the_solution_passes_its_own_test_cell(key: tuple[str, str, str]) -> None:
+    """Does the reference answer pass the graded cell when run outside a kernel (a sanity check of this file)?"""
+    chapter, grade_id, name = key
+    run_test_cell(graded_cells(chapter)[grade_id], {name: solution_function(chapter, name)})
+
+
+@pytest.mark.parametrize(
+    ("key", "mistake"),
+    [(key, mistake) for key, answers in sorted(WRONG.items()) for mistake in answers],
+    ids=lambda v: v[1] if isinstance(v, tuple) else v,
+)
+def test_a_wrong_answer_fails_the_graded_cell(key: tuple[str, str, str], mistake: str) -> None:
+    """Does the graded cell reject this wrong answer, with an AssertionError a student can read?"""
+    chapter, grade_id, name = key
+    with pytest.raises(AssertionError) as failure:
+        run_test_cell(graded_cells(chapter)[grade_id], {name: WRONG[key][mistake]})
+    assert str(failure.value).strip(), "the failure message should tell the student what to fix"
+
+
+def test_every_graded_cell_is_covered_here() -> None:
+    """Is every graded test cell of every chapter attacked by at least one wrong answer above?"""
+    graded = {(chapter.name, grade_id) for chapter in sorted((REPO_ROOT / "solutions").iterdir())
+              if chapter.is_dir() for grade_id in graded_cells(chapter.name)}
+    covered = {(chapter, grade_id) for chapter, grade_id, _ in WRONG}
+    assert graded <= covered, f"graded cells without wrong answers in {__file__}: {sorted(graded - covered)}"
