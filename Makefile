@@ -28,6 +28,7 @@ lab: $(STAMP)
 	$(BIN)/course lab
 
 test: $(STAMP) browser
+	$(BIN)/ruff check course_utils tests benchmarks nbgrader_config.py
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 release: $(STAMP)

@@ -119,7 +119,7 @@ WRONG = {
     ("01_probability_densities", "prob-between-tests", "prob_between"): {
         "returns a tensor": lambda d, a, b: d.cdf(torch.tensor(float(b))) - d.cdf(torch.tensor(float(a))),
         "density instead of area": lambda d, a, b: d.log_prob(torch.tensor((a + b) / 2)).exp().item(),
-        "numpy float": lambda d, a, b: np.float64((d.cdf(torch.tensor(float(b))) - d.cdf(torch.tensor(float(a))))),
+        "numpy float": lambda d, a, b: np.float64(d.cdf(torch.tensor(float(b))) - d.cdf(torch.tensor(float(a)))),
         "no check of b < a": lambda d, a, b: (d.cdf(torch.tensor(float(b))) - d.cdf(torch.tensor(float(a)))).item(),
         "rigged float": lambda d, a, b: RiggedFloat(0.0),
         "rigged object": lambda d, a, b: AlwaysEqual(),

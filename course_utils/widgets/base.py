@@ -78,7 +78,8 @@ class LiveFigure:
 
 def slider(description: str, value, minimum, maximum, step, **kwargs) -> widgets.Widget:
     """A float or int slider that only fires on release (no flood of redraws while dragging)."""
-    kind = widgets.IntSlider if all(isinstance(v, int) for v in (value, minimum, maximum, step)) else widgets.FloatSlider
+    integers = all(isinstance(v, int) for v in (value, minimum, maximum, step))
+    kind = widgets.IntSlider if integers else widgets.FloatSlider
     return kind(value=value, min=minimum, max=maximum, step=step, description=description,
                 continuous_update=False, style={"description_width": "initial"}, **kwargs)
 

@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 from course_utils.distributions import (
     histogram_l1_error,
     interval_report,
-    ks_distance,
     inverse_cdf_sample,
+    ks_distance,
     named_examples,
     push_forward,
     sample,
