@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, StrMethodFormatter
+from matplotlib.ticker import NullLocator, StrMethodFormatter
 from torch import distributions as D
 
 from course_utils.distributions import cumulative, density, histogram_density
@@ -22,15 +22,38 @@ MODEL_COLOR = "#C44E52"  # true or model densities
 ACCENT_COLOR = "#55A868"  # the quantity being explained (an interval, an arrow)
 
 
+# Widget figures are drawn inside this style. A fixed title height (axes.titley) spares matplotlib
+# from measuring every tick label to place each title, about a fifth of a redraw.
+FAST_STYLE = {"axes.titley": 1.0, "axes.titlesize": 10, "legend.fontsize": 8}
+
+
 def new_figure(ncols: int = 1, *, width: float = 4.2, height: float = 3.2) -> Figure:
     """A figure with ``ncols`` axes side by side; not registered with pyplot, so nothing
     displays it twice and nothing leaks between widget updates."""
     fig = Figure(figsize=(width * ncols, height))
     # Fixed margins instead of a layout engine: constrained layout measures every tick label
     # on each draw and would triple the time of a widget update.
-    fig.subplots(1, ncols, gridspec_kw=dict(left=0.6 / (width * ncols), right=1 - 0.15 / (width * ncols),
+    fig.subplots(1, ncols, gridspec_kw=dict(left=0.6 / (width * ncols), right=1 - 0.3 / (width * ncols),
                                             bottom=0.5 / height, top=1 - 0.35 / height, wspace=0.3))
     return fig
+
+
+def clear_data(fig: Figure) -> None:
+    """Remove what was plotted (lines, patches, collections, images, texts, legends, titles) but
+    keep the axes and their tick objects: re-creating ticks is most of the cost of a fresh figure,
+    and a widget redraws the same layout each time."""
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.patches, *ax.collections, *ax.images, *ax.texts]:
+            artist.remove()
+        ax.containers.clear()
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        for loc in ("left", "center", "right"):
+            ax.set_title("", loc=loc)
+        ax.relim()
+        ax.set_autoscale_on(True)  # a previous set_xlim turned autoscaling off
+    if fig._suptitle is not None:  # no public getter; a later suptitle() call sets it again
+        fig._suptitle.set_text("")
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
@@ -99,4 +122,4 @@ def plain_log_labels(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.2g}"))
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(NullFormatter())
+        axis.set_minor_locator(NullLocator())  # unlabelled minor ticks cost a Tick object each per draw
