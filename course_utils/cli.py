@@ -14,6 +14,7 @@ Errors are one line on stderr, never a traceback:
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -138,7 +139,10 @@ def lab_command(extra: Sequence[str] = ()) -> list[str]:
     """
     from course_utils.release import RELEASE_DIR
 
-    return [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={RELEASE_DIR}", *extra]
+    command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={RELEASE_DIR}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and cloud VMs often run as root
+        command.append("--allow-root")
+    return [*command, *extra]
 
 
 def _run_lab(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import snapshot
 
-from course_utils.cli import COMMANDS, Command, main
+from course_utils.cli import COMMANDS, Command, lab_command, main
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -113,10 +114,19 @@ def test_lab_dry_run_prints_a_jupyter_lab_command_on_chapters(
         course: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Does `course lab --dry-run` print (not run) jupyter lab on chapters/, passing extra args on?"""
     monkeypatch.chdir(course)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000, raising=False)
     assert main(["lab", "--dry-run", "--port", "8890", "--", "--no-browser"]) == 0
     out = capsys.readouterr().out.strip()
     assert out.startswith(f"cd {course.resolve()} && ")
     assert "-m jupyter lab --ServerApp.root_dir=chapters --port 8890 --no-browser" in out
+
+
+def test_lab_as_root_allows_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root (a container, a cloud VM), does the lab command pass --allow-root, which jupyter requires?"""
+    monkeypatch.setattr(os, "geteuid", lambda: 0, raising=False)
+    assert "--allow-root" in lab_command()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000, raising=False)
+    assert "--allow-root" not in lab_command()
 
 
 def test_lab_without_chapters_says_to_release(course: Path, monkeypatch: pytest.MonkeyPatch,
