@@ -95,6 +95,17 @@ def mixture(weights, locs, scales) -> D.MixtureSameFamily:
     return D.MixtureSameFamily(D.Categorical(probs=w), D.Normal(mu, sigma))
 
 
+def normalise(weights) -> Tensor:
+    """Non-negative weights scaled to sum to 1: a discrete distribution, shape (K,)."""
+    w = _as_1d_tensor("weights", weights)
+    if (w < 0).any() or not torch.isfinite(w).all():
+        raise ValueError(f"weights must be finite and non-negative; got {w.tolist()}")
+    total = w.sum()
+    if total == 0:
+        raise ValueError("weights must not all be 0: give at least one category some weight")
+    return w / total
+
+
 def ring_centers(n_modes: int = 8, radius: float = 1.0) -> Tensor:
     """Mode centres on a circle at angles 2πk/n, k = 0..n-1 (not ``linspace(0, 2π, n)``,
     which puts the last mode on top of the first). Shape (n_modes, 2)."""
@@ -133,13 +144,18 @@ def grid_of_gaussians(n_per_side: int = 5, spacing: float = 2.0, std: float = 0.
 
 
 # --------------------------------------------------------------------------- density facts
-def density(dist: D.Distribution, x) -> Tensor:
-    """The pdf of a 1-D distribution, ``exp(log p(x))``, and 0 outside its support (where torch's
-    ``log_prob`` would raise instead)."""
+def log_density(dist: D.Distribution, x) -> Tensor:
+    """log p(x) of a 1-D distribution, and -inf outside its support (where torch's ``log_prob``
+    would raise instead). Far in the tails it stays finite where ``density`` underflows to 0."""
     x = _as_float_tensor(x)  # float64 stays float64 (ks_distance and the plots pass float64)
     inside = dist.support.check(x)
     anchor = _point_in_support(dist)  # stands in for outside points so log_prob can run on them
-    return torch.where(inside, dist.log_prob(torch.where(inside, x, anchor)).exp(), 0.0)
+    return torch.where(inside, dist.log_prob(torch.where(inside, x, anchor)), -math.inf)
+
+
+def density(dist: D.Distribution, x) -> Tensor:
+    """The pdf of a 1-D distribution, ``exp(log p(x))``, and 0 outside its support."""
+    return log_density(dist, x).exp()
 
 
 def cumulative(dist: D.Distribution, x) -> Tensor:
