@@ -208,7 +208,7 @@ def _configure_check(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from course_utils.release import validate_notebook
+    from course_utils.validation import validate_notebook
 
     paths = [Path(p) for p in args.notebooks]
     for path in paths:

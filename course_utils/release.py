@@ -1,6 +1,6 @@
 """Turn the instructor notebooks in ``solutions/`` into the student notebooks in ``chapters/``.
 
-Three jobs, all on top of nbgrader's own machinery:
+Two jobs, both on top of nbgrader's own machinery (validation lives in ``course_utils.validation``):
 
 - :func:`check_source_notebook` catches the mistakes that make ``nbgrader generate_assignment``
   fail late, obscurely, or not at all (a solution left in a cell not marked as one, an unbalanced
@@ -8,8 +8,6 @@ Three jobs, all on top of nbgrader's own machinery:
 - :func:`release` regenerates ``chapters/`` with nbgrader's ``GenerateAssignment`` converter, run
   in-process in a temporary course directory (its own gradebook), so nothing but ``chapters/``
   changes in the repository. The output is byte-stable: releasing twice gives identical files.
-- :func:`validate_notebook` runs nbgrader's ``Validator`` (the ``nbgrader validate`` CLI exits 0 even
-  when tests fail) and returns a :class:`ValidationResult` that says which graded cells failed.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
@@ -147,7 +144,7 @@ def discover_assignments(root: str | os.PathLike[str] = ".") -> list[str]:
 # checking a source notebook
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     """``path`` relative to the working directory when it lies below it, else as given."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
@@ -312,7 +309,7 @@ def check_source_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode
         cells that carry outputs or execution counts.
     """
     path = Path(path)
-    shown = _display(path)
+    shown = display_path(path)
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -341,7 +338,7 @@ def check_source_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode
 
 
 @contextlib.contextmanager
-def _captured_log(name: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+def captured_log(name: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
     """A private logger whose records go to a string buffer rather than the terminal."""
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
@@ -394,7 +391,7 @@ def _fast_gradebook() -> Iterator[None]:
         os.environ["PATH"] = old_path
 
 
-def _last_error_line(log_text: str) -> str:
+def last_error_line(log_text: str) -> str:
     """The most telling line of nbgrader's log: the last exception line of a traceback, if any."""
     lines = [line.strip() for line in log_text.splitlines() if line.strip()]
     for line in reversed(lines):
@@ -418,14 +415,14 @@ def _generate(assignment_id: str, course: Path, config: Config) -> Path:
     cfg.CourseDirectory.assignment_id = assignment_id
     cfg.CourseDirectory.student_id = "."
     cfg.CourseDirectory.notebook_id = "*"
-    with _captured_log("course_utils.release.nbgrader") as (logger, buffer), _fast_gradebook():
+    with captured_log("course_utils.release.nbgrader") as (logger, buffer), _fast_gradebook():
         coursedir = CourseDirectory(config=cfg, log=logger)
         converter = GenerateAssignment(coursedir=coursedir, config=cfg, log=logger)
         converter.force = True
         try:
             converter.start()
         except Exception as error:  # NbGraderException and others: nbgrader logs the cause, then raises
-            detail = _last_error_line(buffer.getvalue()) or str(error)
+            detail = last_error_line(buffer.getvalue()) or str(error)
             raise ReleaseError(
                 f"{SOURCE_DIR}/{assignment_id}: nbgrader generate_assignment failed: {detail}"
             ) from None
@@ -543,7 +540,7 @@ def release(
             )
     if not chosen:
         raise ReleaseError(
-            f"{_display(root / SOURCE_DIR)}: no assignments found; expected {SOURCE_DIR}/<id>/<id>.ipynb"
+            f"{display_path(root / SOURCE_DIR)}: no assignments found; expected {SOURCE_DIR}/<id>/<id>.ipynb"
         )
 
     problems: list[str] = []
@@ -584,194 +581,3 @@ def release(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(written)
-
-
-# ----------------------------------------------------------------------------------------------
-# validation
-
-
-@dataclass(frozen=True)
-class CellFailure:
-    """One graded cell that did not behave: its grade_id, a one-line message, the full error text."""
-
-    grade_id: str
-    message: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    """What nbgrader's Validator found in a notebook.
-
-    Attributes
-    ----------
-    passed : bool
-        For a student notebook (``invert=False``): every graded test cell passed. For a released
-        notebook (``invert=True``): every graded test cell failed, as it should without answers.
-    failed_cells : tuple of CellFailure
-        The cells that broke the rule above, in notebook order.
-    summary : str
-        One line for people.
-    n_graded : int
-        Number of graded code cells (autograder tests) that the Validator scored.
-    """
-
-    passed: bool
-    failed_cells: tuple[CellFailure, ...]
-    summary: str
-    n_graded: int = 0
-
-    @property
-    def failed_ids(self) -> list[str]:
-        """The grade_ids of :attr:`failed_cells`."""
-        return [failure.grade_id for failure in self.failed_cells]
-
-
-def _is_autograded_test(cell: dict) -> bool:
-    """A graded code cell that is not also an answer cell: an 'Autograder tests' cell."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def _strip_ansi(text: str) -> str:
-    from nbconvert.filters import strip_ansi
-
-    return strip_ansi(text)
-
-
-def _one_line(error_text: str) -> str:
-    """The last non-empty line of an error text (the exception and its message)."""
-    lines = [line.strip() for line in _strip_ansi(error_text).splitlines() if line.strip()]
-    return lines[-1].rstrip(":") if lines else "failed"
-
-
-def _quiet_kernel_transport(config: Config) -> None:
-    """Let jupyter_client give the kernel CurveZMQ keys where it can.
-
-    Recent ipykernel warns on stderr about every unencrypted TCP kernel; recent jupyter_client can
-    provision keys (``KernelManager.transport_encryption``). Older versions lack the option: skip.
-    """
-    try:
-        import zmq
-        from jupyter_client.manager import KernelManager
-    except ImportError:  # pragma: no cover - both come with nbgrader
-        return
-    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
-        config.KernelManager.transport_encryption = "auto"
-
-
-def validate_notebook(
-    path: str | os.PathLike[str],
-    invert: bool = False,
-    *,
-    timeout: int | None = None,
-) -> ValidationResult:
-    """Execute a notebook with nbgrader's ``Validator`` and report its graded cells.
-
-    The kernel runs with the notebook's folder as working directory. The per-cell timeout comes
-    from ``timeout``, else from the course's ``nbgrader_config.py`` (found above the notebook),
-    else ``DEFAULT_CELL_TIMEOUT``.
-
-    Parameters
-    ----------
-    path : path-like
-        The notebook to run.
-    invert : bool
-        ``False`` for a student's (or the instructor's) notebook: passes when every graded test cell
-        passes. ``True`` for a freshly released notebook: passes when every graded test cell fails
-        (``Validator(invert=True)`` lists the cells that pass).
-    timeout : int, optional
-        Seconds each cell may run.
-
-    Returns
-    -------
-    ValidationResult
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``path`` is not a file.
-    ValueError
-        When the file is not a readable notebook.
-    """
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such notebook")
-    try:
-        nbformat.read(path, as_version=4)
-    except Exception as error:  # NotJSONError, UnicodeDecodeError, ...
-        raise ValueError(f"{_display(path)}: not a readable notebook: {_one_line(str(error))}") from None
-    try:
-        root = find_course_root(path.parent)
-    except FileNotFoundError:
-        root = None
-    config = load_nbgrader_config(root)
-    if timeout is not None:
-        config.Execute.timeout = int(timeout)
-    config.Validator.invert = bool(invert)
-    _quiet_kernel_transport(config)
-
-    validator = _recording_validator_class()(config=config)
-    with _captured_log("course_utils.release.validator") as (logger, buffer):
-        validator.log = logger
-        validator.stream = io.StringIO()  # the human-readable report; we build our own
-        try:
-            results = validator.validate(str(path))
-        except Exception as error:  # nbgrader's metadata checks raise before anything runs
-            failure = CellFailure("(notebook)", f"{type(error).__name__}: {_one_line(str(error))}",
-                                  _last_error_line(buffer.getvalue()))
-            summary = (f"{_display(path)}: could not be validated: {failure.message}; "
-                       "fetch a fresh copy of the chapter")
-            return ValidationResult(False, (failure,), summary, 0)
-    cells = validator.executed.cells if validator.executed is not None else []
-    return _interpret(results, cells, invert, _display(path))
-
-
-def _recording_validator_class() -> type:
-    """nbgrader's Validator, keeping the executed notebook so failures can be named by grade_id."""
-    from nbgrader.validator import Validator
-
-    class RecordingValidator(Validator):
-        executed: nbformat.NotebookNode | None = None
-
-        def _preprocess(self, nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-            self.executed = super()._preprocess(nb)
-            return self.executed
-
-    return RecordingValidator
-
-
-def _interpret(results: dict, cells: list, invert: bool, shown: str) -> ValidationResult:
-    """Turn ``Validator.validate``'s dict (cells given by source only) into a ValidationResult."""
-    n_graded = sum(_is_autograded_test(c) for c in cells)
-    ids_by_source: dict[str, list[str]] = {}
-    for cell in cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "(no grade_id)")
-        ids_by_source.setdefault(cell.source.strip(), []).append(grade_id)
-
-    def failure(entry: dict, message: str, detail: str = "") -> CellFailure:
-        ids = ids_by_source.get(entry["source"].strip())
-        return CellFailure(ids.pop(0) if ids else "(unknown cell)", message, detail)
-
-    if results.get("type_changed"):
-        failures = [failure(e, f"cell type changed from {e['old_type']} to {e['new_type']}; change it back")
-                    for e in results["type_changed"]]
-        summary = f"{shown}: {len(failures)} cell(s) changed type; change them back before submitting"
-    elif results.get("changed"):
-        failures = [failure(e, "this read-only test cell was edited; undo the edit (grading restores it)")
-                    for e in results["changed"]]
-        summary = f"{shown}: {len(failures)} read-only cell(s) were edited"
-    elif invert:
-        failures = [failure(e, "passes without an answer: its tests do not test the exercise")
-                    for e in results.get("passed", [])]
-        summary = (f"{shown}: {len(failures)} of {n_graded} graded test cell(s) pass without answers"
-                   if failures else
-                   f"{shown}: all {n_graded} graded test cell(s) fail without answers, as they should")
-    else:
-        failures = []
-        for entry in results.get("failed", []):
-            raw = _strip_ansi(entry.get("raw_error", ""))
-            failures.append(failure(entry, _one_line(raw), raw))
-        summary = (f"{shown}: {len(failures)} of {n_graded} graded test cell(s) fail" if failures else
-                   f"{shown}: all {n_graded} graded test cell(s) pass")
-    return ValidationResult(not failures, tuple(failures), summary, n_graded)

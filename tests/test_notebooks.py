@@ -29,12 +29,11 @@ from conftest import REPO_ROOT, chapter_scope, snapshot
 from course_utils.release import (
     RELEASE_DIR,
     SOURCE_DIR,
-    ValidationResult,
     check_source_notebook,
     discover_assignments,
     release,
-    validate_notebook,
 )
+from course_utils.validation import ValidationResult, validate_notebook
 
 CHAPTERS = discover_assignments(REPO_ROOT)
 FORBIDDEN = re.compile(r"BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS")

@@ -24,8 +24,8 @@ from course_utils.release import (
     discover_assignments,
     find_course_root,
     release,
-    validate_notebook,
 )
+from course_utils.validation import validate_notebook
 
 FORBIDDEN = ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS")
 

@@ -50,7 +50,7 @@ def title(live: LiveFigure, axis: int = 0) -> str:
 
 
 def number_after(text: str, prefix: str) -> float:
-    match = re.search(re.escape(prefix) + r"\s*(-?[\d.,]+)", text)
+    match = re.search(re.escape(prefix) + r"\s*([-+]?[\d.,]+|inf)", text)
     assert match, f"{prefix!r} not in {text!r}"
     return float(match.group(1).replace(",", ""))
 
@@ -229,3 +229,62 @@ def test_digit_generator(digits):
     change(live, "seed", 5)
     assert "k = 20" in title(live, 0)
     assert number_after(title(live, 1), "median distance") > 0
+
+
+# --------------------------------------------------------------------------- chapter 03
+def test_loss_gradient_explorer_shows_saturation():
+    """At z = -6, y = 1 does the title show a near-zero MSE gradient and a CE gradient near -1, and react?"""
+    from course_utils.widgets import cross_entropy
+
+    live = cross_entropy.loss_gradient_explorer()
+    check_output(live)
+    gradients = title(live, 1)
+    assert abs(number_after(gradients, "MSE")) < 0.01
+    assert number_after(gradients, "CE") == pytest.approx(-0.9975, abs=1e-3)
+    change(live, "label", 0)
+    change(live, "logit", 2.0)
+    expected = torch.sigmoid(torch.tensor(2.0)).item()  # d BCE / dz = σ(z) - y with y = 0
+    assert number_after(title(live, 1), "CE") == pytest.approx(expected, abs=1e-3)
+
+
+def test_training_race_redraws_and_shows_the_accuracy_gap():
+    """Does the race's legend show BCE well ahead of MSE from the default wrong start, and redraw on change?"""
+    from course_utils.widgets import cross_entropy
+
+    live = cross_entropy.training_race(n_points=200)
+    check_output(live)
+    legend = [t.get_text() for t in live.figure.axes[0].get_legend().get_texts()]
+    mse, bce = (number_after(text, f"{name}:") for name, text in zip(("mse", "bce"), legend, strict=True))
+    assert bce > 70 and mse < 50
+    change(live, "wrongness", 0.0)
+    change(live, "steps", 50)
+    change(live, "learning_rate", 0.1)
+
+
+# --------------------------------------------------------------------------- chapter 04
+def test_discrete_kl_explorer_reports_divergences_and_infinite_kl():
+    """Does the title show KL(p‖q) from scipy, and inf when a q entry drops to 0 where p has mass?"""
+    from scipy.special import rel_entr
+
+    from course_utils.widgets import kl
+
+    live = kl.discrete_kl_explorer()
+    check_output(live)
+    p, q = np.array([0.4, 0.3, 0.2, 0.1]), np.full(4, 0.25)
+    assert number_after(title(live), "KL(p‖q) =") == pytest.approx(rel_entr(p, q).sum(), abs=1e-3)
+    change(live, "q0", 0.0)
+    assert "KL(p‖q) = inf" in title(live)
+    assert number_after(title(live), "JS =") <= np.log(2) + 1e-9
+
+
+def test_forward_reverse_fit_follows_the_start():
+    """Does the reverse fit settle on the mode nearest its start, while the forward fit stays put?"""
+    from course_utils.widgets import kl
+
+    live = kl.forward_reverse_fit()
+    check_output(live)
+    assert number_after(title(live), "settles at μ =") == pytest.approx(2.0, abs=0.05)
+    change(live, "reverse_start", -2.5)
+    assert number_after(title(live), "settles at μ =") == pytest.approx(-2.0, abs=0.05)
+    change(live, "separation", 0.5)
+    change(live, "left_weight", 0.5)
