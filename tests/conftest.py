@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One math thread per test process, and for the notebook kernels the tests start.
+
+    `make test` runs 2 pytest workers on 2 cores, and each worker (and each kernel it starts for
+    nbval or the Validator) would otherwise run 2 OpenMP threads: 4+ spinning threads on 2 cores made
+    small-tensor tests 10-100x slower at random (0.3 s of work took up to 30 s). Kernels inherit the
+    environment variable; this process needs the call, because torch may already be imported.
+    """
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def nbgrader_meta(grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,

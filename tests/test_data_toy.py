@@ -31,16 +31,6 @@ from course_utils.data import (
 from course_utils.distributions import grid_centers, ring_centers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread for this module: its tensors are small, and on a 2-core machine running 2 pytest
-    workers OpenMP's barriers cost more than the arithmetic (0.3 s of work took up to 30 s with 2 threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

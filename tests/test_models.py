@@ -22,16 +22,6 @@ from course_utils.models import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread for this module: its tensors are small, and on a 2-core machine running 2 pytest
-    workers OpenMP's barriers cost more than the arithmetic (0.3 s of work took up to 30 s with 2 threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
