@@ -14,7 +14,7 @@ import statistics
 import torch
 
 from course_utils.data import load_digits
-from course_utils.widgets import densities, welcome
+from course_utils.widgets import cross_entropy, densities, kl, welcome
 
 
 def control_values(control) -> list:
@@ -52,6 +52,10 @@ def main() -> None:
         "01 histogram_explorer": densities.histogram_explorer,
         "01 inverse_cdf_sampler": densities.inverse_cdf_sampler,
         "01 latent_noise_explorer": densities.latent_noise_explorer,
+        "03 loss_gradient_explorer": cross_entropy.loss_gradient_explorer,
+        "03 training_race": cross_entropy.training_race,
+        "04 discrete_kl_explorer": kl.discrete_kl_explorer,
+        "04 forward_reverse_fit": kl.forward_reverse_fit,
     }
     print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}")

@@ -9,6 +9,7 @@ check, and a rigged object whose ``__eq__`` is always True.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import distributions as D
+
+from course_utils.logistic import naive_bce_with_logits
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,19 +66,24 @@ def graded_cells(chapter: str) -> dict[str, str]:
             if c.metadata.get("nbgrader", {}).get("grade")}
 
 
-def solution_function(chapter: str, name: str) -> Callable:
-    """The reference answer, taken from the solution notebook's cell that defines it."""
+def solution_functions(chapter: str) -> dict[str, Callable]:
+    """Every function the chapter's solution cells define (a test may call a sibling exercise)."""
     nb = nbformat.read(REPO_ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
-    namespace = {"torch": torch}
+    namespace = base_namespace()
     for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution") and f"def {name}(" in cell.source:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
             exec(cell.source, namespace)  # noqa: S102 (our own notebook)
-            return namespace[name]
-    raise LookupError(f"no solution cell defines {name} in {chapter}")
+    return {name: value for name, value in namespace.items() if callable(value) and not name.startswith("__")
+            and getattr(value, "__module__", None) is None}
 
 
-def run_test_cell(source: str, answers: dict[str, Callable]) -> None:
-    exec(source, {"torch": torch, **answers})  # noqa: S102 (our own notebook)
+def base_namespace() -> dict:
+    """What the chapters' setup cells import and their test cells rely on."""
+    return {"torch": torch, "math": math, "F": F, "D": D}
+
+
+def run_test_cell(source: str, answers: dict[str, Callable], chapter: str) -> None:
+    exec(source, {**base_namespace(), **solution_functions(chapter), **answers})  # noqa: S102 (our own notebook)
 
 
 # ------------------------------------------------------------------ the wrong answers, per exercise
@@ -132,14 +142,80 @@ WRONG = {
         "float64": lambda n, rate, g: -torch.log1p(-torch.rand(n, generator=g, dtype=torch.float64)) / rate,
         "rigged object": lambda n, rate, g: AlwaysEqual(),
     },
+    ("03_cross_entropy_and_mse", "bce-with-logits-tests", "bce_with_logits"): {
+        "the naive formula": naive_bce_with_logits,
+        "clamps the logits": lambda z, y: naive_bce_with_logits(z.clamp(-15, 15), y),
+        "hard targets only": lambda z, y: _stable_bce(z, y.round()),
+        "returns the mean": lambda z, y: _stable_bce(z, y).mean(),
+        "always float32": lambda z, y: _stable_bce(z, y).float(),
+        "rigged object": lambda z, y: AlwaysEqual(),
+    },
+    ("03_cross_entropy_and_mse", "softmax-cross-entropy-tests", "softmax_cross_entropy"): {
+        "naive softmax": lambda z, y: -(z.exp() / z.exp().sum(1, keepdim=True)).gather(1, y[:, None]).log().mean(),
+        "sum instead of mean": lambda z, y: (torch.logsumexp(z, 1) - z.gather(1, y[:, None]).squeeze(1)).sum(),
+        "per-example losses": lambda z, y: torch.logsumexp(z, 1) - z.gather(1, y[:, None]).squeeze(1),
+        "max logit instead of the label's": lambda z, y: (torch.logsumexp(z, 1) - z.max(1).values).mean(),
+        "rigged object": lambda z, y: AlwaysEqual(),
+    },
+    ("04_kl_divergence", "kl-discrete-tests", "kl_discrete"): {
+        "no zero handling": lambda p, q: (p * (p / q).log()).sum().item(),
+        "returns a tensor": lambda p, q: torch.special.xlogy(p, p).sum() - torch.special.xlogy(p, q).sum(),
+        "swapped arguments": lambda p, q: _kl(q, p),
+        "rigged float": lambda p, q: RiggedFloat(0.0),
+    },
+    ("04_kl_divergence", "gaussian-kl-tests", "gaussian_kl"): {
+        "variances for standard deviations": lambda m0, s0, m1, s1: _gauss_kl(m0, s0**0.5, m1, s1**0.5),
+        "symmetrised": lambda m0, s0, m1, s1: 0.5 * (_gauss_kl(m0, s0, m1, s1) + _gauss_kl(m1, s1, m0, s0)),
+        "no check of the standard deviations": lambda m0, s0, m1, s1: _gauss_kl(m0, abs(s0) + 1e-9, m1, abs(s1)),
+        "returns a tensor": lambda m0, s0, m1, s1: D.kl_divergence(D.Normal(m0, s0), D.Normal(m1, s1)),
+        "rigged float": lambda m0, s0, m1, s1: RiggedFloat(0.5),
+    },
+    ("04_kl_divergence", "kl-monte-carlo-tests", "kl_monte_carlo"): {
+        "samples from q": lambda p, q, n, g: _mc(p, q, q.loc + q.scale * torch.randn(n, generator=g)),
+        "std instead of standard error": lambda p, q, n, g: _mc(p, q, p.loc + p.scale * torch.randn(n, generator=g),
+                                                                standard_error=False),
+        "ignores the generator": lambda p, q, n, g: _mc(p, q, p.loc + p.scale * torch.randn(n)),
+        "returns a list": lambda p, q, n, g: list(_mc(p, q, p.loc + p.scale * torch.randn(n, generator=g))),
+        "rigged object": lambda p, q, n, g: AlwaysEqual(),
+    },
+    ("04_kl_divergence", "entropy-cross-entropy-tests", "entropy_and_cross_entropy"): {
+        "bits instead of nats": lambda p, q: (_entropy(p) / math.log(2), (_entropy(p) + _kl(p, q)) / math.log(2)),
+        "no zero handling": lambda p, q: (-(p * p.log()).sum().item(), -(p * q.log()).sum().item()),
+        "arguments swapped in H(p, q)": lambda p, q: (_entropy(p), -(q * p.clamp_min(1e-300).log()).sum().item()),
+        "returns tensors": lambda p, q: (torch.tensor(_entropy(p)), torch.tensor(_entropy(p) + _kl(p, q))),
+    },
 }
+
+
+def _stable_bce(z, y):
+    return z.clamp_min(0) - z * y + torch.log1p(torch.exp(-z.abs()))
+
+
+def _kl(p, q) -> float:
+    keep = p > 0
+    return (p[keep] * (p[keep] / q[keep]).log()).sum().item()
+
+
+def _entropy(p) -> float:
+    keep = p > 0
+    return -(p[keep] * p[keep].log()).sum().item()
+
+
+def _gauss_kl(m0, s0, m1, s1) -> float:
+    return math.log(s1 / s0) + (s0**2 + (m0 - m1) ** 2) / (2 * s1**2) - 0.5
+
+
+def _mc(p, q, x, standard_error: bool = True) -> tuple[float, float]:
+    terms = p.log_prob(x) - q.log_prob(x)
+    spread = terms.std() / math.sqrt(len(x)) if standard_error else terms.std()
+    return terms.mean().item(), spread.item()
 
 
 @pytest.mark.parametrize("key", sorted(WRONG), ids=lambda k: k[1])
 def test_the_solution_passes_its_own_test_cell(key: tuple[str, str, str]) -> None:
     """Does the reference answer pass the graded cell when run outside a kernel (a sanity check of this file)?"""
     chapter, grade_id, name = key
-    run_test_cell(graded_cells(chapter)[grade_id], {name: solution_function(chapter, name)})
+    run_test_cell(graded_cells(chapter)[grade_id], {name: solution_functions(chapter)[name]}, chapter)
 
 
 @pytest.mark.parametrize(
@@ -151,7 +227,7 @@ def test_a_wrong_answer_fails_the_graded_cell(key: tuple[str, str, str], mistake
     """Does the graded cell reject this wrong answer, with an AssertionError a student can read?"""
     chapter, grade_id, name = key
     with pytest.raises(AssertionError) as failure:
-        run_test_cell(graded_cells(chapter)[grade_id], {name: WRONG[key][mistake]})
+        run_test_cell(graded_cells(chapter)[grade_id], {name: WRONG[key][mistake]}, chapter)
     assert str(failure.value).strip(), "the failure message should tell the student what to fix"
 
 

@@ -69,6 +69,6 @@ def training_race(n_points: int = 400) -> LiveFigure:
     controls = {
         "wrongness": slider("how wrong the start is", 4.0, 0.0, 8.0, 0.5),
         "learning_rate": log_slider("learning rate", 0.5, -2, 1),
-        "steps": selection_slider("steps", (50, 100, 200, 500, 1000), 200),
+        "steps": selection_slider("steps", (50, 100, 200, 400), 200),
     }
     return LiveFigure(controls, draw, ncols=2)
