@@ -25,15 +25,18 @@ DIGITS_SPLIT_SEED = 0  # the permutation that defines the split; changing it cha
 
 
 @dataclass(frozen=True)
-class Digits:
-    """scikit-learn's 8x8 digits as float32 pixels in [0, 1] with a fixed train/test split."""
+class ImageSplit:
+    """Labelled images with a fixed train/test split, pixels flattened to float32 in [0, 1]."""
 
-    x_train: torch.Tensor  # (1500, 64) float32 in [0, 1]
-    y_train: torch.Tensor  # (1500,) int64 in 0..9
-    x_test: torch.Tensor  # (297, 64)
-    y_test: torch.Tensor  # (297,)
+    x_train: torch.Tensor  # (N, H·W) float32 in [0, 1]
+    y_train: torch.Tensor  # (N,) int64 class labels
+    x_test: torch.Tensor  # (M, H·W)
+    y_test: torch.Tensor  # (M,)
+    image_shape: tuple[int, int]  # (H, W), to unflatten a row for display or a conv net
 
-    image_shape = (8, 8)
+
+Digits = ImageSplit  # scikit-learn's 8x8 digits: 1,500 train and 297 test images, image_shape (8, 8)
+MNIST = ImageSplit  # MNIST from local IDX files: 60,000 train and 10,000 test images, image_shape (28, 28)
 
 
 def load_digits() -> Digits:
@@ -48,7 +51,7 @@ def load_digits() -> Digits:
     y = torch.as_tensor(bunch.target, dtype=torch.int64)  # (1797,)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
     test, train = order[:DIGITS_TEST_SIZE], order[DIGITS_TEST_SIZE:]
-    return Digits(x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test])
+    return ImageSplit(x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test], image_shape=(8, 8))
 
 
 # ============================================================================ 2-D toy sets
@@ -212,18 +215,6 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(values.astype(dtype.newbyteorder("="), copy=True))  # native byte order for torch
 
 
-@dataclass(frozen=True)
-class MNIST:
-    """MNIST as float32 pixels in [0, 1] (bytes / 255), images flattened like :class:`Digits`."""
-
-    x_train: torch.Tensor  # (60000, 784) float32 in [0, 1]
-    y_train: torch.Tensor  # (60000,) int64 in 0..9
-    x_test: torch.Tensor  # (10000, 784)
-    y_test: torch.Tensor  # (10000,)
-
-    image_shape = (28, 28)
-
-
 def _find_mnist_file(folders: list[Path], stem: str) -> Path | None:
     for folder in folders:
         for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
@@ -268,4 +259,4 @@ def load_mnist(root: str | os.PathLike | None = None) -> MNIST:
             "that holds them; the course cannot download them.")
     x_train, y_train = _mnist_split(found["train_images"], found["train_labels"])
     x_test, y_test = _mnist_split(found["test_images"], found["test_labels"])
-    return MNIST(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return ImageSplit(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, image_shape=(28, 28))
