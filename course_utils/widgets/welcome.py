@@ -35,4 +35,4 @@ def digit_generator(digits: Digits) -> LiveFigure:
         "latent_dim": slider("latent dimension k", 10, 1, 40, 1),
         "seed": slider("seed", 0, 0, 50, 1),
     }
-    return LiveFigure(controls, draw, ncols=2, width=4.4, height=2.6)
+    return LiveFigure(controls, draw, ncols=2, width=5.2, height=2.8)
