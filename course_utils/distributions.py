@@ -57,6 +57,9 @@ def _as_1d_tensor(name: str, values) -> Tensor:
 def uniform(low: float = 0.0, high: float = 1.0) -> D.Uniform:
     """The continuous uniform distribution on ``[low, high)``; its density is ``1 / (high - low)``.
 
+    torch's support is half-open, so ``density(uniform(0, 0.25), 0.25)`` is 0; the chapter's
+    exercise uses the closed interval. A single point has probability 0 either way.
+
     A narrow interval gives a density above 1: ``uniform(0, 0.25)`` has density 4 everywhere on
     its support, and still total probability 1.
     """
@@ -216,9 +219,9 @@ def histogram_density(samples, bins: int, value_range: tuple[float, float]) -> t
 
 
 def histogram_l1_error(samples, dist: D.Distribution, bins: int, value_range: tuple[float, float]) -> float:
-    """∫ |histogram density − p(x)| dx over ``value_range``, the exact pdf integrated bin by bin
-    (F(right) − F(left) per bin), so the only error left is the histogram's own. Tends to 0 as
-    n → ∞ and bins grow slowly (Devroye & Györfi, *Nonparametric Density Estimation*, 1985)."""
+    """∫ |histogram density − p(x)| dx over ``value_range`` (mass outside the range is not counted),
+    by the trapezoid rule on a grid of 20 points per bin. Tends to 0 as n → ∞ when the bin width
+    h → 0 and n·h → ∞ (Devroye & Györfi, *Nonparametric Density Estimation: the L1 View*, 1985)."""
     edges, heights = histogram_density(samples, bins, value_range)
     grid = np.linspace(edges[0], edges[-1], 20 * bins + 1)
     true = density(dist, torch.as_tensor(grid)).numpy()

@@ -35,6 +35,8 @@ def kl_on_grid(p: D.Distribution, q: D.Distribution, value_range: tuple[float, f
     lo, hi = value_range
     if not hi > lo:
         raise ValueError(f"value_range must be (low, high) with high > low; got {value_range}")
+    if type(points) is not int or points < 2:
+        raise ValueError(f"points must be an int >= 2 (grid points of the integral); got {points!r}")
     x = torch.linspace(lo, hi, points, dtype=torch.float64)
     # log densities, not densities: far in the tails a float32 pdf underflows to 0 and would make a
     # finite KL look infinite

@@ -96,6 +96,8 @@ def make_two_blobs(n: int, *, separation: float = 2.0, generator: torch.Generato
     """Two Gaussian classes in 2-D, centred at ±(separation/2)·(1, 1)/√2. Returns x (n, 2), y (n,) in {0, 1}."""
     if type(n) is not int or n < 2:
         raise ValueError(f"n must be an int >= 2; got {n!r}")
+    if not separation >= 0:
+        raise ValueError(f"separation must be >= 0 (the distance between the class centres); got {separation}")
     y = (torch.arange(n) % 2).float()  # (n,) balanced classes
     direction = torch.tensor([1.0, 1.0]) / math.sqrt(2)
     centres = (2 * y[:, None] - 1) * (separation / 2) * direction  # (n, 2)

@@ -52,8 +52,8 @@ def clear_data(fig: Figure) -> None:
             ax.set_title("", loc=loc)
         ax.relim()
         ax.set_autoscale_on(True)  # a previous set_xlim turned autoscaling off
-    if fig._suptitle is not None:  # no public getter; a later suptitle() call sets it again
-        fig._suptitle.set_text("")
+    if fig.get_suptitle():
+        fig.suptitle("")
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:

@@ -3,10 +3,11 @@
     z ~ N(0, I_k),    x | z ~ N(W z + μ, σ² I_D)    ⇒    x ~ N(μ, W Wᵀ + σ² I_D)
 
 It is the simplest model with the VAE's structure (a prior on a latent code, a decoder, an
-encoder = the posterior), and a VAE with linear encoder and decoder reaches exactly this
-solution (Lucas et al., "Don't Blame the ELBO", NeurIPS 2019). Chapter 00 uses it to show, in a
-second of compute, what the source document gets wrong: a latent-variable model is *trained* on a
-data set, generates new samples without it, and generates every class it was trained on.
+encoder = the posterior), and for a VAE with linear encoder and decoder the global optimum of the
+ELBO is exactly this model's maximum-likelihood fit (Lucas et al., "Don't Blame the ELBO",
+NeurIPS 2019). Chapter 00 uses it to show, in a second of compute, what the source document gets
+wrong: a latent-variable model is *trained* on a data set, generates new samples without it, and
+generates every class it was trained on.
 
 Reference: Tipping & Bishop, "Probabilistic Principal Component Analysis", JRSS-B 1999, eq. 7-8.
 """

@@ -139,6 +139,9 @@ WRONG = {
         "forgets the minus sign": lambda n, rate, g: torch.log1p(-torch.rand(n, generator=g)) / rate,
         "ignores the generator": lambda n, rate, g: -torch.log1p(-torch.rand(n)) / rate,
         "gaussian noise": lambda n, rate, g: (torch.randn(n, generator=g).abs() / rate),
+        "torch's exponential sampler, not the inverse CDF": lambda n, rate, g: torch.empty(n).exponential_(
+            rate, generator=g),
+        "3% scale error": lambda n, rate, g: -torch.log1p(-torch.rand(n, generator=g)) / rate * 1.03,
         "float64": lambda n, rate, g: -torch.log1p(-torch.rand(n, generator=g, dtype=torch.float64)) / rate,
         "rigged object": lambda n, rate, g: AlwaysEqual(),
     },
@@ -155,6 +158,8 @@ WRONG = {
         "sum instead of mean": lambda z, y: (torch.logsumexp(z, 1) - z.gather(1, y[:, None]).squeeze(1)).sum(),
         "per-example losses": lambda z, y: torch.logsumexp(z, 1) - z.gather(1, y[:, None]).squeeze(1),
         "max logit instead of the label's": lambda z, y: (torch.logsumexp(z, 1) - z.max(1).values).mean(),
+        "shifts by the batch's largest logit, not the row's": lambda z, y: (
+            z.max() + (z - z.max()).exp().sum(1).log() - z.gather(1, y[:, None]).squeeze(1)).mean(),
         "rigged object": lambda z, y: AlwaysEqual(),
     },
     ("04_kl_divergence", "kl-discrete-tests", "kl_discrete"): {
@@ -173,8 +178,15 @@ WRONG = {
     ("04_kl_divergence", "kl-monte-carlo-tests", "kl_monte_carlo"): {
         "samples from q": lambda p, q, n, g: _mc(p, q, q.loc + q.scale * torch.randn(n, generator=g)),
         "std instead of standard error": lambda p, q, n, g: _mc(p, q, p.loc + p.scale * torch.randn(n, generator=g),
-                                                                standard_error=False),
+                                                                spread="std"),
         "ignores the generator": lambda p, q, n, g: _mc(p, q, p.loc + p.scale * torch.randn(n)),
+        "reseeds the global generator": lambda p, q, n, g: (torch.manual_seed(0), _mc(p, q, p.sample((n,))))[1],
+        "the closed form as the estimate": lambda p, q, n, g: (
+            D.kl_divergence(p, q).item(), _mc(p, q, p.loc + p.scale * torch.randn(n, generator=g))[1]),
+        "variance / √n as the standard error": lambda p, q, n, g: _mc(
+            p, q, p.loc + p.scale * torch.randn(n, generator=g), spread="variance"),
+        "twice the standard error": lambda p, q, n, g: _mc(
+            p, q, p.loc + p.scale * torch.randn(n, generator=g), spread="double"),
         "returns a list": lambda p, q, n, g: list(_mc(p, q, p.loc + p.scale * torch.randn(n, generator=g))),
         "rigged object": lambda p, q, n, g: AlwaysEqual(),
     },
@@ -205,10 +217,58 @@ def _gauss_kl(m0, s0, m1, s1) -> float:
     return math.log(s1 / s0) + (s0**2 + (m0 - m1) ** 2) / (2 * s1**2) - 0.5
 
 
-def _mc(p, q, x, standard_error: bool = True) -> tuple[float, float]:
+def _mc(p, q, x, spread: str = "standard error") -> tuple[float, float]:
     terms = p.log_prob(x) - q.log_prob(x)
-    spread = terms.std() / math.sqrt(len(x)) if standard_error else terms.std()
-    return terms.mean().item(), spread.item()
+    values = {"standard error": terms.std() / math.sqrt(len(x)), "std": terms.std(),
+              "variance": terms.var() / math.sqrt(len(x)), "double": 2 * terms.std() / math.sqrt(len(x))}
+    return terms.mean().item(), values[spread].item()
+
+
+# Correct answers written differently from the solution: the graded cells must accept them all.
+RIGHT = {
+    ("01_probability_densities", "sample-exponential-tests", "sample_exponential"): {
+        "-log(U) / rate (1 - U is uniform too)": lambda n, rate, g: -torch.log(torch.rand(n, generator=g)) / rate,
+        "-log(1 - U) / rate without log1p": lambda n, rate, g: -torch.log(1 - torch.rand(n, generator=g)) / rate,
+    },
+    ("01_probability_densities", "prob-between-tests", "prob_between"): {
+        "float() instead of .item()": lambda d, a, b: _checked(a, b, lambda: float(d.cdf(torch.tensor(b))
+                                                                                 - d.cdf(torch.tensor(a)))),
+    },
+    ("03_cross_entropy_and_mse", "bce-with-logits-tests", "bce_with_logits"): {
+        "softplus(z) - z·y": lambda z, y: F.softplus(z) - z * y,
+        "softplus(-z) + (1 - y)·z": lambda z, y: F.softplus(-z) + (1 - y) * z,
+        "logaddexp": lambda z, y: y * torch.logaddexp(torch.zeros_like(z), -z)
+        + (1 - y) * torch.logaddexp(torch.zeros_like(z), z),
+        "logsigmoid": lambda z, y: -(y * F.logsigmoid(z) + (1 - y) * F.logsigmoid(-z)),
+    },
+    ("03_cross_entropy_and_mse", "softmax-cross-entropy-tests", "softmax_cross_entropy"): {
+        "max-shifted by row, by hand": lambda z, y: (z.max(1).values + (z - z.max(1, keepdim=True).values).exp()
+                                                      .sum(1).log() - z[torch.arange(len(y)), y]).mean(),
+    },
+    ("04_kl_divergence", "kl-discrete-tests", "kl_discrete"): {
+        "xlogy(p, p) - xlogy(p, q)": lambda p, q: (torch.special.xlogy(p, p) - torch.special.xlogy(p, q)).sum().item(),
+    },
+    ("04_kl_divergence", "entropy-cross-entropy-tests", "entropy_and_cross_entropy"): {
+        "xlogy": lambda p, q: (-torch.special.xlogy(p, p).sum().item(), -torch.special.xlogy(p, q).sum().item()),
+    },
+}
+
+
+def _checked(a, b, compute):
+    if b < a:
+        raise ValueError("need a <= b")
+    return compute()
+
+
+@pytest.mark.parametrize(
+    ("key", "variant"),
+    [(key, variant) for key, answers in sorted(RIGHT.items()) for variant in answers],
+    ids=lambda v: v[1] if isinstance(v, tuple) else v,
+)
+def test_a_correct_alternative_passes_the_graded_cell(key: tuple[str, str, str], variant: str) -> None:
+    """Does the graded cell accept a correct answer that is written differently from the solution?"""
+    chapter, grade_id, name = key
+    run_test_cell(graded_cells(chapter)[grade_id], {name: RIGHT[key][variant]}, chapter)
 
 
 @pytest.mark.parametrize("key", sorted(WRONG), ids=lambda k: k[1])

@@ -146,8 +146,10 @@ def test_expect_tensor_integer_tensors_skip_the_finite_check():
 def test_expect_close_floats_within_tolerance():
     """Does a float within atol + rtol·|expected| pass, and one just outside fail with both values shown?"""
     expect_close(1.0 + 5e-6, 1.0, "p")
-    with pytest.raises(AssertionError, match="^p should be 1, got 1.0001$"):
+    with pytest.raises(AssertionError, match=r"^p should be 1, got 1.0001 \(off by 0.0001; allowed 1.1e-05\)$"):
         expect_close(1.0001, 1.0, "p")
+    with pytest.raises(AssertionError, match="should be 4.249260001, got 4.249260002"):  # a near miss stays legible
+        expect_close(4.249260002, 4.249260001, "p", rtol=0, atol=1e-12)
     expect_close(1.05, 1.0, "p", rtol=0.1)
 
 

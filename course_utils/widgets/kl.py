@@ -19,9 +19,13 @@ def discrete_kl_explorer() -> LiveFigure:
     """Edit p and q (weights are normalised) and read H(p), H(p, q), both KLs and JS live."""
 
     def draw(fig: Figure, **weights: float) -> None:
-        p = normalise([weights[f"p{k}"] for k in range(CATEGORIES)])
-        q = normalise([weights[f"q{k}"] for k in range(CATEGORIES)])
         ax = fig.axes[0]
+        try:
+            p = normalise([weights[f"p{k}"] for k in range(CATEGORIES)])
+            q = normalise([weights[f"q{k}"] for k in range(CATEGORIES)])
+        except ValueError:  # every slider of p (or q) at 0: no distribution to show
+            ax.set_title("p and q each need some weight: move one of their sliders above 0")
+            return
         positions = np.arange(CATEGORIES)
         ax.bar(positions - 0.2, p.numpy(), width=0.4, color=DATA_COLOR, label="p")
         ax.bar(positions + 0.2, q.numpy(), width=0.4, color=MODEL_COLOR, label="q")
