@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.cli_train import configure_train, run_train
+
 PROG = "course"
 
 
@@ -256,6 +258,8 @@ register(Command("check", "validate notebooks: which graded cells fail, and why"
                  _run_check, needs_root=False))
 register(Command("doctor", "say what is installed and what is wrong, with a fix for each", _configure_doctor,
                  _run_doctor, needs_root=False))
+register(Command("train", "train a GAN, WGAN, WGAN-GP or VAE; save its checkpoint, samples and metrics",
+                 configure_train, run_train, needs_root=False))
 
 
 # ----------------------------------------------------------------------------------------------

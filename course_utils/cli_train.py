@@ -1,0 +1,206 @@
+"""``course train``: train a GAN, WGAN, WGAN-GP or VAE from the command line and save what it made.
+
+    course train gan --data ring --steps 3000 --seed 0 --device auto --out runs/gan-ring
+
+writes, into ``--out``:
+
+- ``config.json``: the model kind and the full config (``GANConfig`` / ``VAEConfig`` as a dict);
+- ``metrics.json``: the History (losses, metrics) and the final figures;
+- ``checkpoint.pt``: weights, optimizers, step, random states (``course_utils.train.load_checkpoint``);
+- ``samples.png``: generated samples (a scatter over the data for 2-D sets, an image grid for digits);
+- ``samples.npy``: for 2-D data, 2,500 generated points, float32 (2500, 2).
+
+Arguments are checked, and the output folder tested for writing, before training starts; each file
+is written to a temporary name in the folder and renamed, so none is ever half-written. Torch and
+matplotlib are imported only when the command runs (``course --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+KINDS = ("gan", "wgan", "wgan-gp", "vae")
+DATA = ("ring", "grid", "moons", "digits")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+N_SAMPLES = 2_500  # generated points saved and scored (the mode-coverage protocol's count)
+
+
+def _whole_number(minimum: int, example: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, e.g. {example}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}, e.g. {example}")
+        return value
+
+    return parse
+
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``course train``."""
+    parser.add_argument("kind", choices=KINDS, metavar="MODEL", help=f"what to train: {', '.join(KINDS)}")
+    parser.add_argument("--data", choices=DATA, default=None,
+                        help="training set (default: ring for GANs, digits for the VAE)")
+    parser.add_argument("--steps", type=_whole_number(1, "2000"), default=None,
+                        help="generator (or VAE) updates (default: the preset's)")
+    parser.add_argument("--seed", type=_whole_number(0, "0"), default=0, help="seeds weights, data and batches")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, then MPS, then CPU")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the outputs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _make_config(args: argparse.Namespace):
+    from course_utils.train import GANConfig, VAEConfig
+
+    overrides = {"seed": args.seed} | ({"steps": args.steps} if args.steps is not None else {})
+    if args.kind == "vae":
+        return VAEConfig.preset(args.data or "digits", **overrides)
+    return GANConfig.preset(args.kind, args.data or "ring", **overrides)
+
+
+def _prepare_out_dir(out: Path) -> bool:
+    """Create ``out`` if needed and check that files can be written there; return whether it was created."""
+    from course_utils.cli import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"argument --out: {str(out)!r} is a file; give a folder")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise UsageError(f"argument --out: cannot write to {str(out)!r} ({error.strerror or error})") from None
+    return created
+
+
+def _write_atomic(path: Path, write: Callable[[object], None], mode: str = "wb") -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _samples_figure(samples, data, kind: str, data_name: str):
+    from course_utils.plotting import DATA_COLOR, MODEL_COLOR, new_figure, plot_image_grid
+
+    if data_name == "digits":
+        fig = new_figure(width=4.5, height=4.8)
+        plot_image_grid(fig.axes[0], samples[:64], (8, 8), title=f"{kind}: 64 samples")
+        return fig
+    fig = new_figure(width=4.5, height=4.5)
+    ax = fig.axes[0]
+    ax.scatter(data[:N_SAMPLES, 0], data[:N_SAMPLES, 1], s=2, color=DATA_COLOR, alpha=0.4, label="data")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, color=MODEL_COLOR, alpha=0.4, label=kind)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(f"{kind} on {data_name}: {len(samples):,} samples")
+    return fig
+
+
+def _without_nan(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nan(v) for v in value]
+    return value
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, then write config.json, metrics.json, checkpoint.pt, samples.png (and samples.npy)."""
+    from course_utils.cli import CommandFailed, UsageError
+
+    try:
+        config = _make_config(args)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+    from dataclasses import asdict
+
+    import numpy as np
+    import torch
+
+    from course_utils.device import get_device
+    from course_utils.metrics import mode_coverage
+    from course_utils.train import (
+        MODE_DATA,
+        TrainingDiverged,
+        generate,
+        load_training_data,
+        train_gan_models,
+        train_vae_models,
+    )
+
+    try:
+        device = get_device(args.device)
+    except ValueError as error:
+        raise UsageError(f"argument --device: {error}") from None
+    out: Path = args.out
+    created = _prepare_out_dir(out)
+    train = train_vae_models if args.kind == "vae" else train_gan_models
+    try:
+        history, models = train(config, device=device, out_dir=out, progress=not args.no_progress)
+    except TrainingDiverged as error:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise CommandFailed(f"{error}; nothing was written") from None
+
+    rng = torch.Generator(device).manual_seed(config.seed + 1)  # the z of the History's evaluations
+    if args.kind == "vae":
+        samples = models["vae"].sample(N_SAMPLES, generator=rng).flatten(1).float()
+    else:
+        samples = generate(models["generator"], N_SAMPLES, rng=rng)
+    samples = samples.cpu()  # (2500, D)
+    final: dict[str, float] = {}
+    if config.data in MODE_DATA:
+        centers_fn, std = MODE_DATA[config.data]
+        coverage = mode_coverage(samples, centers_fn(), std)
+        final = {"modes": coverage.modes, "n_modes": len(coverage.counts),
+                 "high_quality": coverage.fraction_high_quality, "reverse_kl": coverage.reverse_kl}
+    elif "test_elbo" in history.metrics:
+        final = {"test_elbo": history.metrics["test_elbo"][-1]}
+    step = history.step[-1] if history.step else 0
+
+    def dump(value: dict) -> Callable[[object], None]:
+        # strict JSON: NaN (a reverse KL with no high-quality sample) becomes null
+        text = json.dumps(_without_nan(value), indent=1, sort_keys=True, allow_nan=False)
+        return lambda fh: fh.write(text + "\n")
+
+    _write_atomic(out / "config.json", dump({"kind": args.kind, "config": asdict(config)}), "w")
+    _write_atomic(out / "metrics.json", dump({"step": step, "interrupted": history.interrupted, "final": final,
+                                              "history": history.to_dict()}), "w")
+    if config.data != "digits":
+        _write_atomic(out / "samples.npy", lambda fh: np.save(fh, samples.numpy().astype(np.float32)))
+    data = None if config.data == "digits" else load_training_data(config.data, config.n_data, config.seed)[0]
+    fig = _samples_figure(samples, data, args.kind, config.data)
+    _write_atomic(out / "samples.png", lambda fh: fig.savefig(fh, format="png", dpi=100))
+
+    summary = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in final.items())
+    print(f"{args.kind} on {config.data}: {step} steps on {device.type}" + (f"; {summary}" if summary else ""))
+    print(f"wrote {out}/: config.json, metrics.json, checkpoint.pt, samples.png"
+          + (", samples.npy" if config.data != "digits" else ""))
+    if history.interrupted:
+        print(f"interrupted at step {step}; resume from {out / 'checkpoint.pt'} with course_utils.train")
+        return 130
+    return 0

@@ -1,0 +1,121 @@
+"""`course train`: what it writes, and one-line errors (exit 2) that write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_utils import train as T
+from course_utils.cli import COMMANDS, main
+from course_utils.train import GANConfig, VAEConfig, load_checkpoint
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_train_is_a_registered_subcommand() -> None:
+    """Does `course train` exist without needing the course repository?"""
+    assert "train" in COMMANDS
+    assert COMMANDS["train"].needs_root is False
+
+
+def test_gan_on_the_ring_writes_config_metrics_checkpoint_and_samples(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course train wgan-gp --data ring` write the five files, consistent with each other?"""
+    out = tmp_path / "runs" / "gp"
+    argv = ["train", "wgan-gp", "--data", "ring", "--steps", "12", "--seed", "3", "--device", "cpu",
+            "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "metrics.json",
+                                                     "samples.npy", "samples.png"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["kind"] == "wgan-gp"
+    assert GANConfig.from_dict(config["config"]) == GANConfig.preset("wgan-gp", "ring", steps=12, seed=3)
+    metrics = json.loads((out / "metrics.json").read_text())  # strict JSON: NaN written as null
+    assert metrics["step"] == 12 and metrics["interrupted"] is False
+    assert set(metrics["final"]) == {"modes", "n_modes", "high_quality", "reverse_kl"}
+    assert metrics["final"]["n_modes"] == 8
+    assert metrics["history"]["step"][-1] == 12
+    samples = np.load(out / "samples.npy")
+    assert samples.shape == (2500, 2) and samples.dtype == np.float32
+    assert (out / "samples.png").read_bytes().startswith(b"\x89PNG")
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 12
+    stdout = capsys.readouterr().out
+    assert "wgan-gp on ring: 12 steps on cpu" in stdout and "modes" in stdout
+
+
+def test_vae_on_digits_writes_images_and_no_npy(tmp_path: Path) -> None:
+    """Does `course train vae` (digits by default) write an image grid, the held-out ELBO, no samples.npy?"""
+    out = tmp_path / "vae"
+    assert main(["train", "vae", "--steps", "5", "--device", "cpu", "--out", str(out), "--no-progress"]) == 0
+    assert not (out / "samples.npy").exists()
+    assert (out / "samples.png").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert VAEConfig.from_dict(config["config"]).data == "digits"
+    assert "test_elbo" in json.loads((out / "metrics.json").read_text())["final"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--steps", "-5"], "argument --steps: '-5' must be at least 1"),
+        (["--steps", "many"], "argument --steps: 'many' is not a whole number"),
+        (["--seed", "-1"], "argument --seed: '-1' must be at least 0"),
+        (["--data", "mnist"], "argument --data: invalid choice: 'mnist'"),
+        (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(extra: list[str], expected: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Does a bad option exit 2 with one line naming it, before anything is created?"""
+    out = tmp_path / "out"
+    assert main(["train", "gan", "--out", str(out), *extra]) == 2
+    assert expected in _one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_unknown_model_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Is a model kind other than gan, wgan, wgan-gp, vae refused?"""
+    assert main(["train", "lsgan", "--out", str(tmp_path / "x")]) == 2
+    assert "argument MODEL: invalid choice: 'lsgan'" in _one_line_error(capsys)
+
+
+def test_unwritable_out_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Is an --out that cannot be a folder (a file, or below a file) refused before training, untouched?"""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    assert main(["train", "gan", "--out", str(a_file), "--device", "cpu"]) == 2
+    assert "argument --out:" in _one_line_error(capsys) and a_file.read_text() == "keep me"
+    assert main(["train", "gan", "--out", str(a_file / "run"), "--device", "cpu"]) == 2
+    assert "argument --out: cannot write to" in _one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_unavailable_device_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Is --device cuda on a machine without CUDA a one-line usage error that writes nothing?"""
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["train", "gan", "--device", "cuda", "--out", str(tmp_path / "run")]) == 2
+    assert "argument --device: preference='cuda' but torch sees no CUDA GPU" in _one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_divergence_exits_1_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does a run that diverges exit 1 with the cause on one line and leave no output folder?"""
+    def diverge(*args, **kwargs):
+        raise T.TrainingDiverged("loss_d is nan at step 7 (wgan): try a lower lr")
+
+    monkeypatch.setattr(T, "train_gan_models", diverge)
+    out = tmp_path / "run"
+    assert main(["train", "wgan", "--device", "cpu", "--out", str(out), "--no-progress"]) == 1
+    assert "loss_d is nan at step 7" in _one_line_error(capsys)
+    assert not out.exists()
