@@ -57,7 +57,12 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the message names the step, the loss and a likely cause."""
+    """A loss became NaN or infinite; the message names the step, the loss and a likely cause.
+
+    Losses are checked at each History row (every ``log_every`` steps and the last), where they are
+    read anyway: checking every step would add a host sync per step on a GPU. A NaN propagates into
+    the weights, so it is caught at most ``log_every - 1`` steps late.
+    """
 
 
 # ============================================================================ configs
@@ -510,9 +515,9 @@ def _check_finite(step: int, values: dict[str, float], kind: str) -> None:
 
 @dataclass
 class _Run:
-    """What the shared loop needs from a GAN or a VAE run."""
+    """What the shared loop needs from a GAN, VAE or classifier run."""
 
-    kind: str  # "gan", "minimax", "wgan", "wgan-gp" or "vae"
+    kind: str  # "gan", "minimax", "wgan", "wgan-gp", "vae" or "classifier"
     config: Any
     models: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
