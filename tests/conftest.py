@@ -167,3 +167,12 @@ def pytest_xdist_make_scheduler(config, log):  # noqa: ANN001, ANN201
             return chapter_scope(nodeid)
 
     return ChapterScheduling(config, log)
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """The single line a `course` command wrote to stderr (asserting there was one, and no traceback)."""
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]

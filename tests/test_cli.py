@@ -8,17 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import snapshot
+from conftest import one_line_error, snapshot
 
 from course_utils.cli import COMMANDS, Command, lab_command, main
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -39,7 +31,7 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], expected: str, capsys:
     """Does bad input exit 2 with one line that names the argument and points to --help?"""
     monkeypatch.chdir(course)
     assert main(argv) == 2
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert expected in line
     assert "--help" in line
 
@@ -50,9 +42,9 @@ def test_check_refuses_a_file_that_is_not_a_notebook(tmp_path: Path,
     (tmp_path / "notes.txt").write_text("hi")
     (tmp_path / "broken.ipynb").write_text("{")
     assert main(["check", str(tmp_path / "notes.txt")]) == 2
-    assert "is not a notebook" in _one_line_error(capsys)
+    assert "is not a notebook" in one_line_error(capsys)
     assert main(["check", str(tmp_path / "broken.ipynb")]) == 2
-    assert "not a readable notebook" in _one_line_error(capsys)
+    assert "not a readable notebook" in one_line_error(capsys)
 
 
 def test_commands_outside_the_course_say_where_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -61,7 +53,7 @@ def test_commands_outside_the_course_say_where_to_run(tmp_path: Path, monkeypatc
     monkeypatch.chdir(tmp_path)
     for argv in (["release"], ["lab", "--dry-run"]):
         assert main(argv) == 2
-        assert "no nbgrader_config.py" in _one_line_error(capsys)
+        assert "no nbgrader_config.py" in one_line_error(capsys)
 
 
 def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,7 +86,7 @@ def test_release_of_a_malformed_notebook_exits_1_and_keeps_chapters(
     source = course / "solutions" / "ex" / "ex.ipynb"
     source.write_text(source.read_text().replace("    ### END SOLUTION", ""), encoding="utf-8")
     assert main(["release"]) == 1
-    line = _one_line_error(capsys)
+    line = one_line_error(capsys)
     assert line.startswith("course release: error: solutions/ex/ex.ipynb: cell 2 (grade_id 'ex_double')")
     assert "'BEGIN SOLUTION' on line 2 has no 'END SOLUTION'" in line
     assert "chapters/ was left unchanged" in line
@@ -106,7 +98,7 @@ def test_release_of_an_unknown_assignment_exits_2(course: Path, monkeypatch: pyt
     """Does naming an assignment that does not exist exit 2, listing the ones that do?"""
     monkeypatch.chdir(course)
     assert main(["release", "nope"]) == 2
-    assert "argument ASSIGNMENT: unknown assignment 'nope'; choose from: ex" in _one_line_error(capsys)
+    assert "argument ASSIGNMENT: unknown assignment 'nope'; choose from: ex" in one_line_error(capsys)
     assert not (course / "chapters").exists()
 
 
@@ -135,7 +127,7 @@ def test_lab_without_chapters_says_to_release(course: Path, monkeypatch: pytest.
     monkeypatch.chdir(course)
     monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("jupyter lab must not start"))
     assert main(["lab"]) == 1
-    assert "run `course release` first" in _one_line_error(capsys)
+    assert "run `course release` first" in one_line_error(capsys)
 
 
 def test_check_exit_codes(released_course: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,18 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 
 from course_utils import train as T
 from course_utils.cli import COMMANDS, main
 from course_utils.train import GANConfig, VAEConfig, load_checkpoint
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_train_is_a_registered_subcommand() -> None:
@@ -78,14 +71,14 @@ def test_bad_arguments_exit_2_with_one_line_and_write_nothing(extra: list[str], 
     """Does a bad option exit 2 with one line naming it, before anything is created?"""
     out = tmp_path / "out"
     assert main(["train", "gan", "--out", str(out), *extra]) == 2
-    assert expected in _one_line_error(capsys)
+    assert expected in one_line_error(capsys)
     assert not out.exists()
 
 
 def test_unknown_model_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Is a model kind other than gan, wgan, wgan-gp, vae refused?"""
     assert main(["train", "lsgan", "--out", str(tmp_path / "x")]) == 2
-    assert "argument MODEL: invalid choice: 'lsgan'" in _one_line_error(capsys)
+    assert "argument MODEL: invalid choice: 'lsgan'" in one_line_error(capsys)
 
 
 def test_unwritable_out_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,9 +86,9 @@ def test_unwritable_out_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
     assert main(["train", "gan", "--out", str(a_file), "--device", "cpu"]) == 2
-    assert "argument --out:" in _one_line_error(capsys) and a_file.read_text() == "keep me"
+    assert "argument --out:" in one_line_error(capsys) and a_file.read_text() == "keep me"
     assert main(["train", "gan", "--out", str(a_file / "run"), "--device", "cpu"]) == 2
-    assert "argument --out: cannot write to" in _one_line_error(capsys)
+    assert "argument --out: cannot write to" in one_line_error(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
@@ -104,7 +97,7 @@ def test_unavailable_device_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     """Is --device cuda on a machine without CUDA a one-line usage error that writes nothing?"""
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert main(["train", "gan", "--device", "cuda", "--out", str(tmp_path / "run")]) == 2
-    assert "argument --device: preference='cuda' but torch sees no CUDA GPU" in _one_line_error(capsys)
+    assert "argument --device: preference='cuda' but torch sees no CUDA GPU" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()
 
 
@@ -117,5 +110,5 @@ def test_divergence_exits_1_and_writes_nothing(tmp_path: Path, capsys: pytest.Ca
     monkeypatch.setattr(T, "train_gan_models", diverge)
     out = tmp_path / "run"
     assert main(["train", "wgan", "--device", "cpu", "--out", str(out), "--no-progress"]) == 1
-    assert "loss_d is nan at step 7" in _one_line_error(capsys)
+    assert "loss_d is nan at step 7" in one_line_error(capsys)
     assert not out.exists()
