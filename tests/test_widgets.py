@@ -288,3 +288,18 @@ def test_forward_reverse_fit_follows_the_start():
     assert number_after(title(live), "settles at μ =") == pytest.approx(-2.0, abs=0.05)
     change(live, "separation", 0.5)
     change(live, "left_weight", 0.5)
+
+
+def test_a_refused_setting_shows_its_reason_instead_of_a_stale_figure():
+    """When every p slider is at 0, does the figure say why (no traceback, no stale picture), and recover?"""
+    from course_utils.widgets import kl
+
+    live = kl.discrete_kl_explorer()
+    for k in range(3):
+        live.controls[f"p{k}"].value = 0.0
+    before = live.png
+    change(live, "p3", 0.0)
+    assert "must not all be 0" in live.figure.get_suptitle()
+    assert live.png != before
+    change(live, "p0", 0.5)
+    assert live.figure.get_suptitle() == "" and "H(p) = 0.000" in title(live)

@@ -57,7 +57,11 @@ class LiveFigure:
         start = time.perf_counter()
         with matplotlib.rc_context(FAST_STYLE):
             clear_data(self.figure)  # same axes and ticks, new data
-            self._draw(self.figure, **self.values())
+            try:
+                self._draw(self.figure, **self.values())
+            except ValueError as error:  # controls set to something the math refuses: say why in the figure
+                clear_data(self.figure)
+                self.figure.suptitle(str(error), color="#C44E52", fontsize=10)
             png = figure_png(self.figure, dpi=self._dpi)
         # Setting Output.outputs directly replaces the picture in one message, without flicker,
         # and works outside a kernel too (Output's context manager needs IPython).

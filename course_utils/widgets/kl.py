@@ -20,12 +20,8 @@ def discrete_kl_explorer() -> LiveFigure:
 
     def draw(fig: Figure, **weights: float) -> None:
         ax = fig.axes[0]
-        try:
-            p = normalise([weights[f"p{k}"] for k in range(CATEGORIES)])
-            q = normalise([weights[f"q{k}"] for k in range(CATEGORIES)])
-        except ValueError:  # every slider of p (or q) at 0: no distribution to show
-            ax.set_title("p and q each need some weight: move one of their sliders above 0")
-            return
+        p = normalise([weights[f"p{k}"] for k in range(CATEGORIES)])  # all sliders at 0: LiveFigure shows why
+        q = normalise([weights[f"q{k}"] for k in range(CATEGORIES)])
         positions = np.arange(CATEGORIES)
         ax.bar(positions - 0.2, p.numpy(), width=0.4, color=DATA_COLOR, label="p")
         ax.bar(positions + 0.2, q.numpy(), width=0.4, color=MODEL_COLOR, label="q")
