@@ -13,10 +13,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Tests run in parallel on this many workers (notebooks are spread one file per worker).
 JOBS ?= 2
-# Set to 0 to never apt-get chromium for the browser test (it is then skipped with a reason).
-INSTALL_BROWSER ?= 1
+# Set to 0 to never apt-get the Debian packages the tests use (those tests are then skipped with a reason).
+INSTALL_SYSTEM_PACKAGES ?= 1
 
-.PHONY: lab test release doctor lock browser clean
+.PHONY: lab test release doctor lock system-packages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=/path/to/python3.11")'
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	$(BIN)/course lab
 
-test: $(STAMP) browser
+test: $(STAMP) system-packages
 	$(BIN)/ruff check course_utils tests benchmarks nbgrader_config.py
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
@@ -38,13 +38,19 @@ release: $(STAMP)
 doctor: $(STAMP)
 	$(BIN)/course doctor
 
-# Debian's chromium drives the real-browser test; playwright never downloads a browser here.
-browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
-	elif [ "$(INSTALL_BROWSER)" = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing Debian's chromium for the browser test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "chromium not found: the browser test will be skipped (install Debian's chromium to run it)"; fi
+# Debian packages the tests need, installed when run as root with apt (as in CI):
+#   chromium    drives the real-browser test (playwright never downloads a browser here);
+#   bubblewrap  is the sandbox `course grade` runs each student's notebook in.
+# Without them the browser test and the sandboxed grading tests are skipped with a reason.
+SYSTEM_PACKAGES := chromium:chromium bwrap:bubblewrap
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$(INSTALL_SYSTEM_PACKAGES)" = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's$$missing for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "Not installed:$$missing (the tests that need them will be skipped; install them with apt)"; fi
 
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
