@@ -164,10 +164,14 @@ def _environment(workdir: Path) -> dict[str, str]:
 
 
 def _run(argv: list[str], *, limits: Limits, notebook: nbformat.NotebookNode, env: dict[str, str],
-         cwd: str) -> Execution:
-    """Start ``argv`` (ending in the worker), feed it the notebook, collect its cells, kill it at the limit."""
+         cwd: str, private_pids: bool = False) -> Execution:
+    """Start ``argv`` (ending in the worker), feed it the notebook, collect its cells, kill it at the limit.
+
+    ``private_pids``: the worker runs in a pid namespace of its own, so it may kill every process
+    there that is not itself or the kernel (see ``sandbox_worker.reap_strays``).
+    """
     start = time.monotonic()
-    request = _request(notebook, limits, start)
+    request = _request(notebook, limits, start) | {"reap_strays": private_pids}
     nb = nbformat.from_dict(json.loads(json.dumps(notebook)))  # our copy: sources come from here, not the sandbox
     code_cells = {i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"}
     done: dict = {}
@@ -422,7 +426,8 @@ class BubblewrapBackend:
         _check_slot(slot)
         workdir = _check_workdir(workdir)
         with _private_dir(workdir, self.uid(slot)):
-            return _run(self.command(workdir, limits, slot), limits=limits, notebook=notebook, env={}, cwd="/")
+            return _run(self.command(workdir, limits, slot), limits=limits, notebook=notebook, env={}, cwd="/",
+                        private_pids=True)
 
 
 class UnsafeBackend:

@@ -10,7 +10,8 @@ student's and runs the student's code; the worker only reads that kernel's messa
 Protocol (one JSON document per line, UTF-8):
 
 - stdin: ``{"notebook": <nbformat v4 dict>, "cell_timeout": s, "notebook_timeout": s, "deadline_at": t,
-  "output_bytes": n}`` (``t``: the ``time.monotonic()`` value at which to stop; the clock is machine-wide),
+  "output_bytes": n, "reap_strays": bool}`` (``t``: the ``time.monotonic()`` value at which to stop; the
+  clock is machine-wide),
   read whole before any student code starts; the notebook (with its hidden tests) never touches a file
   in the sandbox.
 - stdout: ``{"cell": i, "execution_count": n, "outputs": [...]}`` for each code cell ``i`` once it
@@ -158,6 +159,74 @@ class GuardedClient(NotebookClient):
             f"\n[{n} bytes of output dropped: a graded notebook keeps at most {self.output_bytes} bytes of output]\n"))
 
 
+def _ancestors(pid: int) -> set[int]:
+    """``pid`` and its parents, read from /proc (the pid namespace's own)."""
+    chain = set()
+    while pid > 0 and pid not in chain:
+        chain.add(pid)
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                pid = next(int(line.split()[1]) for line in status if line.startswith("PPid:"))
+        except (OSError, StopIteration, ValueError):
+            break
+    return chain
+
+
+def reap_strays(kernel_pid: int | None) -> int:
+    """Kill every process of this pid namespace except this worker, its parents and the kernel; return how many.
+
+    A fork bomb's copies of the kernel, or a background process a failed cell left behind, would
+    otherwise hold the RLIMIT_NPROC budget (and memory) of every later cell, so that a scipy import
+    starting its threads stalls, and the student loses points for cells that have nothing to do
+    with the bomb. Only called when the sandbox gave the worker a pid namespace of its own: there,
+    every process it can see belongs to this one submission.
+    """
+    keep = _ancestors(os.getpid()) | ({kernel_pid} if kernel_pid else set())
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in keep:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+            except OSError:  # gone already, or not ours (bwrap's own init runs as root)
+                pass
+    return killed
+
+
+# Run silently in the kept kernel after its children were killed: they stay zombies, still counted by
+# RLIMIT_NPROC, until their parent (the kernel) waits for them; nothing else of the student's state changes.
+REAP_ZOMBIES = """
+import os as _os
+while True:
+    try:
+        _os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+del _os
+"""
+
+
+async def _reap_zombies(client: GuardedClient, grace: float = 5.0) -> bool:
+    """Make the kernel wait for its killed children; True when it answered within ``grace`` seconds."""
+    msg_id = client.kc.execute(REAP_ZOMBIES, silent=True, store_history=False)
+    deadline = monotonic() + grace
+    while (left := deadline - monotonic()) > 0:
+        try:
+            msg = await client.kc.shell_channel.get_msg(timeout=left)
+        except Exception:  # queue.Empty: no answer in time
+            return False
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return True
+    return False
+
+
+def _kernel_pid(client: GuardedClient) -> int | None:
+    try:
+        return client.km.provisioner.process.pid
+    except AttributeError:  # no kernel running
+        return None
+
+
 class KernelStartFailed(RuntimeError):
     """The kernel did not start (or restart): nothing more can run."""
 
@@ -215,10 +284,11 @@ def _exit_reason(client: GuardedClient) -> str:
 
 
 async def run(nb, *, cwd: str, cell_timeout: float, deadline_at: float, notebook_timeout: float,
-              output_bytes: int, emit, client_box: list | None = None) -> tuple[str, str]:
+              output_bytes: int, emit, client_box: list | None = None, reap: bool = False) -> tuple[str, str]:
     """Execute every code cell of ``nb``; ``emit(dict)`` each finished cell. Returns (status, message).
 
     ``client_box``, when given, receives the client (for a signal handler that must reach its kernels).
+    ``reap``: after a cell that failed, kill the processes it left behind (:func:`reap_strays`).
     """
     end = deadline_at  # time.monotonic() value: the clock is shared with the process that set it
     client = GuardedClient(nb, output_bytes=output_bytes, allow_errors=True, interrupt_on_timeout=False,
@@ -228,7 +298,7 @@ async def run(nb, *, cwd: str, cell_timeout: float, deadline_at: float, notebook
         client_box.append(client)
     events = []  # (status, text) in the order they happened
     try:
-        await _run_cells(client, nb, cwd, cell_timeout, end, notebook_timeout, emit, events)
+        await _run_cells(client, nb, cwd, cell_timeout, end, notebook_timeout, emit, events, reap)
     except KernelStartFailed as e:
         events.append(("sandbox-error", str(e)))
     finally:
@@ -242,7 +312,7 @@ async def run(nb, *, cwd: str, cell_timeout: float, deadline_at: float, notebook
     return worst, "; ".join(text for _, text in events)
 
 
-async def _run_cells(client, nb, cwd, cell_timeout, end, notebook_timeout, emit, events) -> None:
+async def _run_cells(client, nb, cwd, cell_timeout, end, notebook_timeout, emit, events, reap) -> None:
     """The cell loop of `run`: appends (status, text) to ``events``; KernelStartFailed ends it."""
     count = 0
     await _fresh_kernel(client, cwd)
@@ -281,6 +351,9 @@ async def _run_cells(client, nb, cwd, cell_timeout, end, notebook_timeout, emit,
         if note is not None:
             cell.outputs.append(note)
         emit({"cell": index, "execution_count": count if cell.source.strip() else None, "outputs": cell.outputs})
+        failed = restart or any(out.get("output_type") == "error" for out in cell.outputs)
+        if reap and failed and reap_strays(None if restart else _kernel_pid(client)) and not restart:
+            restart = not await _reap_zombies(client)
         if restart:
             await _fresh_kernel(client, cwd)
 
@@ -318,7 +391,7 @@ def main() -> int:
     status, message = asyncio.run(run(
         nb, cwd=os.getcwd(), cell_timeout=float(request["cell_timeout"]), deadline_at=float(request["deadline_at"]),
         notebook_timeout=float(request["notebook_timeout"]), output_bytes=int(request["output_bytes"]), emit=emit,
-        client_box=client_box))
+        client_box=client_box, reap=bool(request.get("reap_strays"))))
     emit({"done": True, "status": status, "message": message})
     return 0
 

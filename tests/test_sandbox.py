@@ -524,3 +524,20 @@ def test_unsafe_backend_stops_a_notebook_at_its_limit(tmp_path):
     assert errors(run.notebook.cells[1]) == ["NotebookTimeout"]
     assert errors(run.notebook.cells[2]) == ["NotRun"]
     assert run.seconds < 8
+
+
+def test_processes_left_by_a_failed_cell_are_reaped(backend, tmp_path):
+    """After a fork bomb's cell fails, are its sleeping children killed, so the next cell can start processes?
+
+    Without that, the children keep the whole RLIMIT_NPROC budget and a later, innocent cell (a
+    subprocess, or a library starting threads) fails: points lost for cells unrelated to the bomb.
+    """
+    nb = notebook(
+        "import os, time\nfor _ in range(1_000):\n    if os.fork() == 0:\n        time.sleep(3600)",
+        "import subprocess\nprint([subprocess.run(['true']).returncode for _ in range(3)])",
+    )
+    run = backend.execute(nb, workdir=tmp_path, limits=Limits(cell_timeout=20, processes=32), slot=SLOT + 6)
+    cells = [c for c in run.notebook.cells if c.cell_type == "code"]
+    assert errors(cells[0]) == ["BlockingIOError"]
+    assert text(cells[1]) == "[0, 0, 0]\n"
+    assert no_process_left(backend.uid(SLOT + 6))
