@@ -3,7 +3,9 @@
 #   make lab      open the course in JupyterLab (chapters/)
 #   make test     run every check: package, notebooks, release pipeline, browser
 #   make release  regenerate chapters/ from solutions/ (instructors)
+#   make grade SUBMISSIONS=<folder or .zip> [OUT=../grading]   autograde a class in a sandbox
 #   make doctor   say what is installed and what is wrong, with a fix for each
+#   make bench    the training benchmarks (mode coverage, VAE on digits, throughput); ~25 min
 #   make lock     re-resolve the dependency ranges in pyproject.toml into constraints.txt
 
 SHELL := /bin/bash
@@ -16,7 +18,7 @@ JOBS ?= 2
 # Set to 0 to never apt-get the Debian packages the tests use (those tests are then skipped with a reason).
 INSTALL_SYSTEM_PACKAGES ?= 1
 
-.PHONY: lab test release doctor lock system-packages clean
+.PHONY: lab test release grade doctor bench lock system-packages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=/path/to/python3.11")'
@@ -35,8 +37,25 @@ test: $(STAMP) system-packages
 release: $(STAMP)
 	$(BIN)/course release
 
+# make grade SUBMISSIONS=<folder or .zip> [OUT=../grading] [JOBS=2]: autograde a class (README "Grading a class")
+OUT ?= ../grading
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo 'usage: make grade SUBMISSIONS=<folder or .zip> [OUT=../grading] [JOBS=2]'; exit 2; }
+	$(BIN)/course grade "$(SUBMISSIONS)" --out "$(OUT)" --jobs $(JOBS)
+
 doctor: $(STAMP)
 	$(BIN)/course doctor
+
+# The benchmarks of issue 3 (`course bench`, the same as benchmarks/*.py): about 25 min on 2 quiet
+# cores. Tables on stdout, JSON in benchmarks/results/. `make bench BENCH_ARGS=--quick` checks the
+# pipeline in a minute; BENCH_JOBS mode-coverage runs go in parallel, one single-threaded process each.
+BENCH_JOBS ?= 2
+BENCH_ARGS ?=
+bench: $(STAMP)
+	@mkdir -p benchmarks/results
+	OMP_NUM_THREADS=1 $(BIN)/course bench mode-coverage --seeds 10 --jobs $(BENCH_JOBS) $(BENCH_ARGS) --out benchmarks/results/mode_coverage.json
+	OMP_NUM_THREADS=1 $(BIN)/course bench vae-digits --seeds 3 $(BENCH_ARGS) --out benchmarks/results/vae_digits.json
+	OMP_NUM_THREADS=1 $(BIN)/course bench throughput $(BENCH_ARGS) --out benchmarks/results/throughput.json
 
 # Debian packages the tests need, installed when run as root with apt (as in CI):
 #   chromium    drives the real-browser test (playwright never downloads a browser here);

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_utils.cli_bench import configure_bench, run_bench
+from course_utils.cli_grade import configure_grade, run_grade
 from course_utils.cli_train import configure_train, run_train
 
 PROG = "course"
@@ -260,6 +262,10 @@ register(Command("doctor", "say what is installed and what is wrong, with a fix 
                  _run_doctor, needs_root=False))
 register(Command("train", "train a GAN, WGAN, WGAN-GP or VAE; save its checkpoint, samples and metrics",
                  configure_train, run_train, needs_root=False))
+register(Command("bench", "run a benchmark: mode-coverage, vae-digits or throughput; print its table",
+                 configure_bench, run_bench, needs_root=False))
+register(Command("grade", "autograde submissions in a sandbox: grades.csv, feedback and a class report",
+                 configure_grade, run_grade))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""``course grade``: autograde a class's submissions, each in a sandbox, into a grading workspace.
+
+    course grade SUBMISSIONS --out OUT [--jobs N | --scheduler ADDRESS] [--unsafe] [limits]
+
+SUBMISSIONS is a folder or a zip: nbgrader's ``<student>/<chapter>/<chapter>.ipynb``, a Canvas or
+Moodle export, or flat ``<student>_<chapter>.ipynb`` files (rules: ``course_utils.submissions``).
+OUT receives the gradebook, ``autograded/``, ``feedback/<student>/<chapter>/<chapter>.html``,
+``grades.csv`` and ``report.html`` (``course_utils.autograde``). Running the command again on the
+same OUT grades only what is missing (or was resubmitted). Without bubblewrap it refuses to run
+student code unless ``--unsafe`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1.5G``, ``1536M``, ``2GiB`` or ``1000000`` (binary units: 1G = 2**30 bytes)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write e.g. 1.5G, 512M or 1000000")
+    value = int(float(match[1]) * _UNITS[match[2].lower()])
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 bytes, e.g. 1.5G")
+    return value
+
+
+def _positive(kind: Callable[[str], float | int], example: str) -> Callable[[str], float | int]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number, e.g. {example}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive, e.g. {example}")
+        return value
+
+    return parse
+
+
+# course_utils.sandbox.Limits's defaults, repeated so that `course --help` need not import nbformat
+# (tests/test_autograde.py checks that they agree).
+DEFAULT_LIMITS = {"cell_timeout": 60.0, "notebook_timeout": 600.0, "cpu_seconds": 600, "memory_bytes": 2 * 2**30,
+                  "processes": 64, "output_bytes": 2**20, "file_bytes": 64 * 2**20}
+
+
+def configure_grade(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``course grade``."""
+    d = argparse.Namespace(**DEFAULT_LIMITS)
+    parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                        help="folder or .zip of submissions (nbgrader layout, Canvas/Moodle export, flat notebooks)")
+    parser.add_argument("--out", type=Path, required=True, metavar="OUT",
+                        help="grading workspace, outside the repository (created, or resumed if it exists)")
+    parser.add_argument("--jobs", type=_positive(int, "2"), default=1, metavar="N",
+                        help="submissions executed at once on this machine (default 1)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run the submissions on a Dask cluster instead, e.g. tcp://10.0.0.5:8786 "
+                             "(workers need this repository's environment and bubblewrap)")
+    parser.add_argument("--chapter", action="append", default=None, metavar="ID", dest="chapters",
+                        help="grade only this chapter (repeatable; default: every chapter in solutions/)")
+    parser.add_argument("--unsafe", action="store_true",
+                        help="run student code WITHOUT a sandbox when bubblewrap is unavailable (trusted code only)")
+    limits = parser.add_argument_group("limits per submission")
+    limits.add_argument("--cell-timeout", type=_positive(float, "60"), default=d.cell_timeout, metavar="S",
+                        help=f"wall seconds per cell (default {d.cell_timeout:g})")
+    limits.add_argument("--notebook-timeout", type=_positive(float, "600"), default=d.notebook_timeout,
+                        metavar="S", help=f"wall seconds per notebook (default {d.notebook_timeout:g})")
+    limits.add_argument("--cpu-seconds", type=_positive(int, "600"), default=d.cpu_seconds, metavar="S",
+                        help=f"CPU seconds per process (default {d.cpu_seconds})")
+    limits.add_argument("--memory", type=parse_size, default=d.memory_bytes, metavar="SIZE",
+                        help=f"address space per process, e.g. 1.5G (default {d.memory_bytes / 2**30:g}G)")
+    limits.add_argument("--processes", type=_positive(int, "64"), default=d.processes, metavar="N",
+                        help=f"processes and threads (default {d.processes})")
+    limits.add_argument("--output", type=parse_size, default=d.output_bytes, metavar="SIZE", dest="output_bytes",
+                        help=f"cell output kept per notebook (default {d.output_bytes / 2**20:g}M)")
+    limits.add_argument("--file-size", type=parse_size, default=d.file_bytes, metavar="SIZE", dest="file_bytes",
+                        help=f"largest file written, and size of /tmp (default {d.file_bytes / 2**20:g}M)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _progress_bar(enabled: bool):
+    def make(total: int):
+        if not enabled or total == 0:
+            return lambda: None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="notebook", desc="grading", file=sys.stderr, dynamic_ncols=True)
+
+        def tick() -> None:
+            bar.update(1)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+
+    return make
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    """Grade the class; exit 0 when every mapped submission has its row, 1 when some must be run again."""
+    from course_utils.autograde import GradeError, Runner, grade_class
+    from course_utils.cli import CommandFailed, UsageError
+    from course_utils.release import display_path
+    from course_utils.sandbox import Limits, SandboxUnavailable, detect
+
+    if not args.submissions.exists():
+        raise UsageError(f"argument SUBMISSIONS: no such folder or zip {str(args.submissions)!r}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"argument --out: {str(args.out)!r} is a file; give a folder")
+    if args.scheduler and args.jobs != 1:
+        raise UsageError("argument --jobs: with --scheduler the cluster decides how many run at once; drop --jobs")
+    try:
+        limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                        cpu_seconds=args.cpu_seconds, memory_bytes=args.memory, processes=args.processes,
+                        output_bytes=args.output_bytes, file_bytes=args.file_bytes)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    try:
+        backend = detect(unsafe=args.unsafe)
+    except SandboxUnavailable as error:
+        raise CommandFailed(str(error)) from None
+    print(f"isolation: {backend.describe()}")
+    where = f"Dask cluster {args.scheduler}" if args.scheduler else f"{args.jobs} job(s) on this machine"
+    print(f"limits: {limits.cell_timeout:g} s per cell, {limits.notebook_timeout:g} s per notebook, "
+          f"{limits.memory_bytes / 2**30:.2g} GiB memory, {limits.processes} processes; running {where}")
+    runner = Runner(backend, limits, jobs=args.jobs, scheduler=args.scheduler)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        run = grade_class(args.submissions, args.out, root=args.root, runner=runner, chapters=args.chapters,
+                          progress=_progress_bar(not args.no_progress), log=print)
+    except GradeError as error:
+        raise CommandFailed(str(error)) from None
+    for item in run.unmapped:
+        print(f"not graded: {display_path(item.path)}: {item.reason}")
+    counts = run.status_counts()
+    print("rows: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    print(f"executed {len(run.executed)} now, {len(run.skipped)} already graded; "
+          f"wrote {display_path(run.csv_path)} and {display_path(run.report_path)}")
+    if counts.get("sandbox-error"):
+        print("some submissions hit a sandbox error (not the students' doing): run the same command again",
+              file=sys.stderr)
+        return 1
+    return 0

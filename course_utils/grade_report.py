@@ -1,0 +1,193 @@
+"""The class summary ``OUT/report.html`` of ``course grade``, and the "flags for review" scan.
+
+The report is one self-contained HTML file (figures embedded as PNG): each chapter's submissions
+and mean score, a histogram of the scores of every exercise, the exercises most students fail,
+the submissions that could not be graded and why, the files that could not be mapped to a student,
+and the submissions flagged for review.
+
+Flags are a static scan of the code a student wrote (answer cells, and cells they added) for words
+that graded tests cannot defend against from inside the same kernel: a student who patches
+``course_utils.grading``, IPython's error display (``get_ipython``), ``sys.modules``, ``builtins``
+or an object's ``__class__`` can make a failing test look like a pass. A flag never changes a
+score; it lists the submission for an instructor to read.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import nbformat
+
+# (pattern, why it is worth a look); matched in the code a student wrote.
+FLAG_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"course_utils\.grading|from\s+course_utils\s+import\s+grading", "touches the grading helpers"),
+    (r"get_ipython|\bIPython\b", "reaches into the kernel (error display, hooks, history)"),
+    (r"sys\.modules", "replaces modules the tests import"),
+    (r"\bbuiltins\b|__builtins__", "changes built-in functions (type, isinstance, float, ...)"),
+    (r"__class__", "changes an object's class (type checks)"),
+    (r"gc\.get_objects|\bgc\b\s*\.\s*get_referrers", "walks every object in memory"),
+    (r"\binspect\b", "reads the calling test's frame or source"),
+    (r"sys\._getframe|f_back|f_globals|f_locals", "reads or changes the calling test's variables"),
+    (r"sys\.settrace|sys\.setprofile|sys\.excepthook", "intercepts execution or exceptions"),
+    (r"\bctypes\b", "writes raw memory"),
+)
+_COMPILED = tuple((re.compile(p), p, why) for p, why in FLAG_PATTERNS)
+
+
+def _code_sources(path: Path) -> set[str]:
+    if not path.is_file():
+        return set()
+    nb = nbformat.read(path, as_version=4)
+    return {c.source.strip() for c in nb.cells if c.cell_type == "code"}
+
+
+def scan_flags(nb: nbformat.NotebookNode, released: Path | None = None) -> list[dict]:
+    """The cells of a submitted notebook whose code mentions a :data:`FLAG_PATTERNS` word.
+
+    Only code the student wrote is scanned: answer (solution) cells, and cells that are not in the
+    released notebook. Test cells are skipped (grading restores them anyway).
+
+    Returns
+    -------
+    list of dict
+        ``{"cell": index, "grade_id": ... or "", "pattern": the word found, "why": ..., "line": ...}``.
+    """
+    shipped = _code_sources(released) if released is not None else set()
+    flags = []
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = meta if isinstance(meta, dict) else {}
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if meta.get("grade") and not meta.get("solution"):
+            continue
+        if not meta.get("solution") and source.strip() in shipped:
+            continue
+        for regex, _pattern, why in _COMPILED:
+            for line in source.splitlines():
+                if regex.search(line):
+                    flags.append({"cell": index, "grade_id": meta.get("grade_id", ""), "pattern": regex.search(
+                        line).group(0), "why": why, "line": line.strip()[:160]})
+                    break
+    return flags
+
+
+# ----------------------------------------------------------------------------------------------
+# figures
+
+
+def _figure_png(chapter: str, scores: Mapping[str, Sequence[float]], points: Mapping[str, float]) -> str:
+    """One row of histograms (one per exercise) as a base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    names = list(scores)
+    fig = Figure(figsize=(3.2 * max(1, len(names)), 2.6), layout="constrained")
+    axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
+    for ax, name in zip(axes, names, strict=False):
+        top = points.get(name, max(scores[name], default=1.0)) or 1.0
+        bins = [i * top / 10 - top / 20 for i in range(12)]
+        ax.hist(scores[name], bins=bins, color="#4477aa", edgecolor="white")
+        ax.set_title(f"{name}\n(out of {top:g})", fontsize=9)
+        ax.set_xlabel("points")
+        ax.set_xlim(-top / 20, top * 1.05)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of submissions
+    axes[0].set_ylabel("submissions")
+    fig.suptitle(chapter, fontsize=10)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# ----------------------------------------------------------------------------------------------
+# the page
+
+
+def hardest_exercises(scores: Mapping[str, Mapping[str, Sequence[float]]],
+                      points: Mapping[str, Mapping[str, float]]) -> list[tuple[str, str, float, int]]:
+    """(chapter, grade_id, fraction of submissions without full points, count), worst first."""
+    out = []
+    for chapter, per_cell in scores.items():
+        for grade_id, values in per_cell.items():
+            full = points.get(chapter, {}).get(grade_id, 0.0)
+            failed = sum(v < full for v in values)
+            out.append((chapter, grade_id, failed / len(values) if values else 0.0, len(values)))
+    return sorted(out, key=lambda t: (-t[2], t[0], t[1]))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mapping[str, Sequence[float]]],
+                  points: Mapping[str, Mapping[str, float]], results: Mapping[tuple[str, str], dict],
+                  unmapped: Sequence) -> str:
+    """The report as an HTML string (see the module docstring)."""
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading report</title><style>"
+             "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;"
+             "text-align:left}th{background:#f3f3f3}img{max-width:100%}</style></head><body>",
+             "<h1>Grading report</h1>"]
+    chapters = sorted({r["assignment"] for r in rows})
+    summary = []
+    for chapter in chapters:
+        mine = [r for r in rows if r["assignment"] == chapter]
+        submitted = [r for r in mine if r["status"] != "missing"]
+        values = [float(r["score"]) for r in submitted]
+        mean = sum(values) / len(values) if values else 0.0
+        summary.append((chapter, len(submitted), len(mine) - len(submitted), f"{mean:.2f}",
+                        mine[0]["max_score"] if mine else "",
+                        sum(r["status"] not in ("ok", "missing") for r in submitted)))
+    parts.append("<h2 id='summary'>Summary</h2>")
+    parts.append(_table(("chapter", "submitted", "missing", "mean score", "max score", "not ok"), summary))
+
+    parts.append("<h2 id='hardest'>Exercises most students fail</h2>")
+    hard = [(c, g, f"{frac:.0%}", n) for c, g, frac, n in hardest_exercises(scores, points)]
+    parts.append(_table(("chapter", "exercise (grade_id)", "without full points", "submissions"), hard))
+
+    parts.append("<h2 id='distributions'>Score distribution of each exercise</h2>")
+    for chapter in sorted(scores):
+        png = _figure_png(chapter, scores[chapter], points.get(chapter, {}))
+        parts.append(f"<p><img alt='score histograms of {html.escape(chapter)}' "
+                     f"src='data:image/png;base64,{png}'></p>")
+
+    trouble = [(r["student_id"], r["assignment"], r["status"], r["note"]) for r in rows
+               if r["status"] not in ("ok", "missing")]
+    parts.append("<h2 id='problems'>Submissions not graded normally</h2>")
+    parts.append(_table(("student", "chapter", "status", "why"), trouble) if trouble else "<p>None.</p>")
+
+    parts.append("<h2 id='unmapped'>Files not mapped to a student and chapter</h2>")
+    parts.append(_table(("file", "why"), [(str(u.path), u.reason) for u in unmapped]) if unmapped
+                 else "<p>None.</p>")
+
+    flagged = [(s, c, f["grade_id"] or f"cell {f['cell']}", f["pattern"], f["why"], f["line"])
+               for (s, c), result in sorted(results.items()) for f in result.get("flags", [])]
+    parts.append("<h2 id='flags'>Flags for review (not part of the score)</h2>")
+    parts.append("<p>Answer cells that mention something a test inside the same kernel cannot defend against. "
+                 "Most are innocent; read the cell before deciding.</p>")
+    parts.append(_table(("student", "chapter", "cell", "word", "why it matters", "line"), flagged) if flagged
+                 else "<p>None.</p>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_report(path: Path, rows, scores, points, results, unmapped) -> Path:
+    """Write :func:`render_report` to ``path`` atomically; return ``path``."""
+    from course_utils.autograde import atomic_write_text
+
+    atomic_write_text(path, render_report(rows, scores, points, results, unmapped))
+    return path

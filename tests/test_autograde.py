@@ -1,0 +1,340 @@
+"""The grading workspace of ``course grade`` (course_utils.autograde), mostly with a fake sandbox.
+
+The fake backend does not start kernels: it "passes" a test cell when no answer cell still raises
+NotImplementedError, and records what it was given. That is enough to check what this module
+owns (what reaches the sandbox, resumability, the CSV, the rows of ungradable submissions); the
+real sandbox is exercised in test_grade_adversarial.py and, through Dask, at the end of this file.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import REPO_ROOT, make_course, one_line_error, snapshot
+
+from course_utils import autograde
+from course_utils.autograde import CSV_KEYS, GradeError, Runner, atomic_write_bytes, grade_class
+from course_utils.release import release
+from course_utils.sandbox import Execution, Limits
+
+
+class FakeBackend:
+    """Runs nothing; fails every test cell while an answer still raises NotImplementedError."""
+
+    name = "fake"
+
+    def __init__(self, *, interrupt_after: int | None = None, delay: float = 0.0):
+        self.calls: list[dict] = []
+        self.lock = threading.Lock()
+        self.interrupt_after = interrupt_after
+        self.delay = delay
+
+    def describe(self) -> str:
+        return "fake sandbox (tests)"
+
+    def execute(self, notebook, *, workdir: Path, limits: Limits, slot: int = 0) -> Execution:
+        with self.lock:
+            if self.interrupt_after is not None and len(self.calls) >= self.interrupt_after:
+                raise KeyboardInterrupt  # the grader is killed while this submission runs
+            self.calls.append({"workdir": Path(workdir), "files": sorted(os.listdir(workdir)), "slot": slot,
+                               "sources": [c.source for c in notebook.cells],
+                               "data": (Path(workdir) / "data.txt").read_text() if (Path(workdir) / "data.txt")
+                               .exists() else None})
+        time.sleep(self.delay)
+        nb = copy.deepcopy(notebook)
+        stub = any("NotImplementedError" in c.source for c in nb.cells
+                   if c.metadata.get("nbgrader", {}).get("solution"))
+        for count, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
+            cell.execution_count = count
+            if cell.metadata.get("nbgrader", {}).get("grade") and stub:
+                cell.outputs = [nbformat.v4.new_output("error", ename="NotImplementedError", evalue="",
+                                                       traceback=["NotImplementedError"])]
+        return Execution(nb, "ok", "", 0.01)
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny released course with two assignments, ex and ex2 (3 points each)."""
+    root = make_course(tmp_path_factory.mktemp("grading") / "course", ("ex", "ex2"))
+    release(root)
+    return root
+
+
+def released(root: Path, chapter: str = "ex") -> nbformat.NotebookNode:
+    return nbformat.read(root / "chapters" / chapter / f"{chapter}.ipynb", as_version=4)
+
+
+def answered(root: Path, chapter: str = "ex") -> nbformat.NotebookNode:
+    nb = released(root, chapter)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = "def double(x):\n    return 2 * x"
+    return nb
+
+
+def submit(folder: Path, student: str, nb, chapter: str = "ex") -> Path:
+    path = folder / student / chapter / f"{chapter}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def read_rows(out: Path) -> dict[tuple[str, str], dict]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+        return {(r["student_id"], r["assignment"]): r for r in csv.DictReader(fh)}
+
+
+def grade(root: Path, submissions: Path, out: Path, backend, jobs: int = 1, **kw):
+    return grade_class(submissions, out, root=root, runner=Runner(backend, Limits(), jobs=jobs), **kw)
+
+
+def test_tests_are_restored_and_the_sandbox_gets_only_the_students_files(graded_course: Path, tmp_path: Path) -> None:
+    """Does the sandbox get the instructor's test cells (hidden ones too) in a fresh folder outside OUT?"""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    nb = answered(graded_course)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = "pass"  # the student "replaced" the tests
+    submit(subs, "alice", nb)
+    (subs / "alice" / "ex" / "notes.md").write_text("mine")
+    (subs / "alice" / "ex" / "data.txt").write_text("0\n")  # the chapter's own file wins, as in nbgrader
+    backend = FakeBackend()
+    run = grade(graded_course, subs, out, backend)
+    (call,) = backend.calls
+    assert "assert double(-3) == -6" in "\n".join(call["sources"])  # hidden test restored from the gradebook
+    assert "pass" not in call["sources"]
+    assert call["files"] == ["data.txt", "notes.md"] and call["data"] == "42\n"
+    assert not call["workdir"].exists(), "the sandbox folder should be removed afterwards"
+    assert out.resolve() not in call["workdir"].resolve().parents
+    assert read_rows(out)[("alice", "ex")]["score"] == "3.0"
+    assert run.executed == ["alice/ex"]
+
+
+def test_test_cells_keep_their_roles_whatever_the_metadata_says(graded_course: Path, tmp_path: Path) -> None:
+    """Is a test cell re-flagged as an answer (or un-flagged as graded) still run and scored as a test?"""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    nb = released(graded_course)  # the stub: every test must fail
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            meta.update(grade=False, solution=True)
+            meta.pop("points")
+            cell.source = "pass"
+    submit(subs, "sly", nb)
+    backend = FakeBackend()
+    grade(graded_course, subs, out, backend)
+    assert "assert double(-3) == -6" in "\n".join(backend.calls[0]["sources"])
+    row = read_rows(out)[("sly", "ex")]
+    assert (row["status"], row["score"], row["max_score"]) == ("ok", "0.0", "3.0")
+
+
+def test_a_rerun_grades_only_what_is_missing(graded_course: Path, tmp_path: Path) -> None:
+    """After a run, does a second run execute only submissions whose result is gone or whose file changed?"""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for student in ("ann", "ben", "cat"):
+        submit(subs, student, answered(graded_course) if student != "ben" else released(graded_course))
+    grade(graded_course, subs, out, FakeBackend(), jobs=2)
+    first = (out / "grades.csv").read_bytes()
+    (out / "work" / "cat" / "ex" / "result.json").unlink()  # as if killed before cat's result was written
+    submit(subs, "ben", answered(graded_course))  # ben resubmits
+    backend = FakeBackend()
+    run = grade(graded_course, subs, out, backend, jobs=2)
+    assert sorted(run.executed) == ["ben/ex", "cat/ex"] and run.skipped == ["ann/ex"]
+    assert len(backend.calls) == 2
+    rows = read_rows(out)
+    assert [rows[(s, "ex")]["score"] for s in ("ann", "ben", "cat")] == ["3.0", "3.0", "3.0"]
+    assert first != (out / "grades.csv").read_bytes()  # ben's new score is in
+    assert grade(graded_course, subs, out, FakeBackend()).executed == []
+
+
+def test_a_killed_run_keeps_what_finished(graded_course: Path, tmp_path: Path) -> None:
+    """When the grader dies during the 3rd submission, are the first two kept and only the rest run again?"""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for student in ("a1", "a2", "a3", "a4"):
+        submit(subs, student, answered(graded_course))
+    with pytest.raises(KeyboardInterrupt):
+        grade(graded_course, subs, out, FakeBackend(interrupt_after=2), jobs=1)
+    finished = sorted(p.parts[-3] for p in (out / "work").glob("*/ex/result.json"))
+    assert finished == ["a1", "a2"]
+    assert not list((out / "work").rglob("*.tmp")), "no half-written files"
+    backend = FakeBackend()
+    run = grade(graded_course, subs, out, backend, jobs=2)
+    assert sorted(run.executed) == ["a3/ex", "a4/ex"] and len(backend.calls) == 2
+    assert len(read_rows(out)) == 4
+
+
+def test_concurrent_jobs_get_distinct_slots(graded_course: Path, tmp_path: Path) -> None:
+    """With --jobs 2, is each sandbox given the slot of its worker (0 or 1), never both at once?"""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for i in range(4):
+        submit(subs, f"s{i}", answered(graded_course))
+    backend = FakeBackend(delay=0.2)
+    grade(graded_course, subs, out, backend, jobs=2)
+    assert {c["slot"] for c in backend.calls} == {0, 1}
+
+
+def test_ungradable_submissions_get_a_row_saying_why(graded_course: Path, tmp_path: Path) -> None:
+    """Do invalid JSON, a wrong chapter, a non-notebook and a missing chapter get 0 with a status, the rest graded?"""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "good", answered(graded_course))
+    submit(subs, "good", answered(graded_course, "ex2"), "ex2")
+    bad = subs / "broken" / "ex" / "ex.ipynb"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{ this is not json", encoding="utf-8")
+    submit(subs, "confused", answered(graded_course, "ex2"), "ex")  # ex2's notebook handed in for ex
+    pdf = subs / "scanner" / "ex"
+    pdf.mkdir(parents=True)
+    (pdf / "ex.pdf").write_text("%PDF")
+    (subs / "loose.ipynb").write_text("{}")
+    before = snapshot(subs)
+    run = grade(graded_course, subs, out, FakeBackend())
+    assert snapshot(subs) == before, "the submitted files must never change"
+    rows = read_rows(out)
+    assert list(next(iter(rows.values()))) == list(CSV_KEYS)
+    status = {key: (row["status"], row["score"]) for key, row in rows.items()}
+    assert status[("good", "ex")] == ("ok", "3.0") and status[("good", "ex2")] == ("ok", "3.0")
+    assert status[("broken", "ex")] == ("invalid-notebook", "0.0")
+    assert status[("confused", "ex")] == ("wrong-chapter", "0.0")
+    assert status[("scanner", "ex")] == ("no-notebook", "0.0")
+    assert status[("broken", "ex2")] == ("missing", "0.0")
+    assert "ex2" in rows[("confused", "ex")]["note"] and "ex.pdf" in rows[("scanner", "ex")]["note"]
+    assert [u.path.name for u in run.unmapped] == ["loose.ipynb"]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "loose.ipynb" in report and "wrong-chapter" in report
+    assert (out / "feedback" / "good" / "ex" / "ex.html").is_file()
+    assert not (out / "feedback" / "broken").exists()
+
+
+def test_a_canvas_zip_is_graded_without_touching_it(graded_course: Path, tmp_path: Path) -> None:
+    """Is a Canvas zip export mapped, unpacked under OUT (the zip unchanged) and graded per student?"""
+    import zipfile
+
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("smithjane_101_9001_ex.ipynb", nbformat.writes(answered(graded_course)))
+        zf.writestr("doejohn_LATE_102_9002_ex-1.ipynb", nbformat.writes(released(graded_course)))
+        zf.writestr("readme.txt", "exported by Canvas")
+    before = archive.read_bytes()
+    out = tmp_path / "out"
+    run = grade(graded_course, archive, out, FakeBackend())
+    assert archive.read_bytes() == before
+    rows = read_rows(out)
+    assert (rows[("smithjane", "ex")]["score"], rows[("doejohn", "ex")]["score"]) == ("3.0", "0.0")
+    assert [u.path.name for u in run.unmapped] == ["readme.txt"]
+    assert (out / "inbox" / "smithjane_101_9001_ex.ipynb").is_file()
+
+
+def test_grades_csv_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If writing fails half-way, is the old grades.csv still whole and no temporary file left?"""
+    target = tmp_path / "grades.csv"
+    target.write_text("old\n")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(autograde.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, b"new\n")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grades.csv"]
+
+
+def test_workspace_refuses_the_repository_and_changed_sources(graded_course: Path, tmp_path: Path) -> None:
+    """Is OUT inside the course refused, and a chapter whose tests changed since the last run?"""
+    with pytest.raises(GradeError, match="inside the course repository"):
+        autograde.open_workspace(graded_course, graded_course / "grading")
+    out = tmp_path / "out"
+    autograde.open_workspace(graded_course, out, ["ex"])
+    source = out / "solutions" / "ex"
+    assert (source / "ex.ipynb").is_file() and (out / "gradebook.db").is_file()
+    changed = make_course(tmp_path / "changed", ("ex",))
+    (changed / "solutions" / "ex" / "data.txt").write_text("43\n")
+    with pytest.raises(GradeError, match="changed since"):
+        autograde.open_workspace(changed, out, ["ex"])
+
+
+def test_mark_unrun_tests_fails_tests_that_never_ran() -> None:
+    """Does a test cell without an execution count or error get an error (nbgrader would score it as passed)?"""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1", execution_count=1),
+        nbformat.v4.new_code_cell("assert x", metadata={"nbgrader": {"grade": True, "grade_id": "t1", "points": 1}},
+                                  execution_count=2),
+        nbformat.v4.new_code_cell("assert y", metadata={"nbgrader": {"grade": True, "grade_id": "t2", "points": 1}}),
+    ])
+    assert autograde.mark_unrun_tests(nb, "kernel-died", "the kernel died in cell 1") == ["t2"]
+    assert nb.cells[2].outputs[0].ename == "TestNotRun" and not nb.cells[1].outputs
+
+
+def test_cli_refuses_to_grade_without_a_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Without bubblewrap, does `course grade` refuse (exit 1, one line with the fix) unless --unsafe?"""
+    from course_utils import sandbox
+    from course_utils.cli import main
+
+    def unavailable(*, unsafe: bool = False):
+        if unsafe:
+            return FakeBackend()
+        raise sandbox.SandboxUnavailable("bwrap not found: apt install bubblewrap, or pass --unsafe")
+
+    monkeypatch.setattr(sandbox, "detect", unavailable)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    args = ["--root", str(REPO_ROOT), "grade", str(subs), "--out", str(tmp_path / "out"), "--chapter", "00_welcome",
+            "--no-progress"]
+    assert main(args) == 1
+    assert "apt install bubblewrap" in one_line_error(capsys)
+    assert not (tmp_path / "out").exists()
+    assert main([*args, "--unsafe"]) == 0
+    assert "isolation: fake sandbox (tests)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--memory", "lots", "not a size"), ("--jobs", "0", "must be positive"), ("--cell-timeout", "x", "not a number")])
+def test_cli_rejects_bad_limits(option: str, value: str, message: str, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Is a bad limit refused with one line naming it (exit 2)?"""
+    from course_utils.cli import main
+
+    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "o"), option, value]) == 2
+    line = one_line_error(capsys)
+    assert option in line and message in line
+
+
+def test_grading_on_a_dask_cluster(graded_course: Path, tmp_path: Path) -> None:
+    """Does --scheduler hand submissions to Dask workers (2 processes) and grade them like local jobs?"""
+    distributed = pytest.importorskip("distributed")
+    from course_utils import sandbox
+
+    try:
+        backend = sandbox.detect()
+    except sandbox.SandboxUnavailable:
+        backend = sandbox.detect(unsafe=True)  # the Dask path is under test here, not the isolation
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "remote1", answered(graded_course))
+    submit(subs, "remote2", released(graded_course))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster:
+        runner = Runner(backend, Limits(cell_timeout=30, notebook_timeout=120), scheduler=cluster.scheduler_address)
+        run = grade_class(subs, out, root=graded_course, runner=runner)
+    assert sorted(run.executed) == ["remote1/ex", "remote2/ex"]
+    rows = read_rows(out)
+    assert (rows[("remote1", "ex")]["score"], rows[("remote2", "ex")]["score"]) == ("3.0", "0.0")
+    result = json.loads((out / "work" / "remote1" / "ex" / "result.json").read_text())
+    assert result["status"] == "ok" and result["backend"] == backend.name
+
+
+def test_cli_defaults_are_the_sandbox_defaults() -> None:
+    """Do `course grade`'s default limits (kept in cli_grade so --help stays light) equal sandbox.Limits()?"""
+    from dataclasses import asdict
+
+    from course_utils.cli_grade import DEFAULT_LIMITS
+
+    assert DEFAULT_LIMITS == asdict(Limits())
