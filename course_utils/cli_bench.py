@@ -1,0 +1,141 @@
+"""``course bench``: the course's benchmarks (issue 3), the same code as ``benchmarks/*.py``.
+
+    course bench mode-coverage [--seeds 10] [--jobs 2] [--configs gan,wgan-gp,best] [--data ring,grid]
+    course bench vae-digits [--seeds 3]
+    course bench throughput
+    common: [--quick] [--device auto|cuda|mps|cpu] [--out results.json]
+
+``--quick`` runs a tiny configuration (10 steps) that finishes in seconds, to check the pipeline;
+its numbers mean nothing. ``--out`` also writes the records, the summary and the environment as
+JSON, atomically (a temporary file, then a rename). Torch is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+BENCHMARKS = ("mode-coverage", "vae-digits", "throughput")
+DEFAULT_SEEDS = {"mode-coverage": 10, "vae-digits": 3, "throughput": 1}
+DEVICES = ("auto", "cuda", "mps", "cpu")
+MODE_DATA = ("ring", "grid")  # the data sets of the mode-coverage protocol (bench.MODE_DATA_NAMES)
+
+
+def _whole_number(minimum: int, example: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, e.g. {example}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}, e.g. {example}")
+        return value
+
+    return parse
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names nothing; give a comma-separated list, e.g. gan,wgan-gp")
+    return names
+
+
+def configure_bench(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``course bench`` (no torch import here: ``course --help`` stays fast)."""
+    parser.add_argument("benchmark", choices=BENCHMARKS, metavar="BENCHMARK",
+                        help=f"what to run: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--seeds", type=_whole_number(1, "10"), default=None,
+                        help="seeds 0..N-1 (default: 10 for mode-coverage, 3 for vae-digits)")
+    parser.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, then MPS, then CPU")
+    parser.add_argument("--jobs", type=_whole_number(1, "2"), default=1,
+                        help="mode-coverage runs in parallel, one single-threaded process each (default 1)")
+    parser.add_argument("--configs", type=_names, default=None, metavar="NAMES",
+                        help="mode-coverage rows, comma-separated (default: all of "
+                             "course_utils.bench.MODE_COVERAGE_CONFIGS: gan,wgan-gp,best)")
+    parser.add_argument("--data", type=_names, default=list(MODE_DATA), metavar="NAMES",
+                        help="mode-coverage data sets, comma-separated (default: ring,grid)")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
+
+
+def _check_names(option: str, names: list[str], choices: tuple[str, ...]) -> None:
+    from course_utils.cli import UsageError
+
+    unknown = [n for n in names if n not in choices]
+    if unknown:
+        raise UsageError(f"argument {option}: unknown {', '.join(map(repr, unknown))}; "
+                         f"choose from {', '.join(choices)}")
+
+
+def _check_out(out: Path | None) -> None:
+    from course_utils.cli import UsageError
+
+    if out is None:
+        return
+    if out.is_dir():
+        raise UsageError(f"argument --out: {str(out)!r} is a folder; give a file name, e.g. results.json")
+    if not out.parent.is_dir():
+        raise UsageError(f"argument --out: no folder {str(out.parent)!r}; create it first")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run one benchmark, print its table, and write ``--out`` when given."""
+    from course_utils.cli import CommandFailed, UsageError
+
+    _check_out(args.out)
+    import torch
+
+    from course_utils import bench
+    from course_utils.device import get_device
+
+    configs = args.configs or list(bench.MODE_COVERAGE_CONFIGS)
+    _check_names("--configs", configs, tuple(bench.MODE_COVERAGE_CONFIGS))
+    _check_names("--data", args.data, bench.MODE_DATA_NAMES)
+    try:
+        device = get_device(args.device)
+    except ValueError as error:
+        raise UsageError(f"argument --device: {error}") from None
+    seeds = list(range(args.seeds or DEFAULT_SEEDS[args.benchmark]))
+    result: dict = {"benchmark": args.benchmark, "quick": args.quick, "device": device.type,
+                    "seeds": seeds, "environment": bench.environment()}
+    if args.benchmark == "mode-coverage":
+        def progress(record: dict) -> None:
+            outcome = (f"diverged ({record['error']})" if record["error"] else
+                       f"{record['modes']}/{record['n_modes']} modes, {100 * record['high_quality']:.1f}% high quality")
+            print(f"  {record['data']} {record['config']} seed {record['seed']}: {outcome}, {record['wall_s']:.1f} s",
+                  flush=True)
+
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            records = bench.run_mode_coverage_suite(configs, args.data, seeds, device=device.type,
+                                                    quick=args.quick, jobs=args.jobs, on_record=progress)
+        except BrokenProcessPool:
+            raise CommandFailed(f"a benchmark process died (out of memory?); rerun with fewer than "
+                                f"--jobs {args.jobs}") from None
+        summary = bench.summarize_mode_coverage(records)
+        table = bench.format_mode_coverage(summary, jobs=args.jobs, device=device.type, seeds=len(seeds))
+        published = {data: [row._asdict() for row in rows] for data, rows in bench.PUBLISHED.items()}
+        result |= {"jobs": args.jobs, "samples": bench.N_SAMPLES, "published": published}
+    elif args.benchmark == "vae-digits":
+        torch.set_num_threads(1)  # like the mode-coverage runs: one core each, comparable times
+        records = []
+        for seed in seeds:
+            records += bench.run_vae_digits(seed, device=device.type, quick=args.quick)
+        summary = bench.summarize_vae(records)
+        table = bench.format_vae(summary, device=device.type)
+        result["target_met"] = bench.vae_target_met(summary)
+    else:
+        torch.set_num_threads(1)
+        records = bench.run_throughput(device=device.type, quick=args.quick)
+        summary = records
+        table = bench.format_throughput(records, device=device.type)
+    if args.quick:
+        table += "\n--quick: a tiny configuration that checks the pipeline; its numbers mean nothing."
+    print(table)
+    if args.out is not None:
+        bench.write_json_atomic(args.out, result | {"records": records, "summary": summary})
+        print(f"wrote {args.out}")
+    return 0
