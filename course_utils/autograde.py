@@ -972,7 +972,8 @@ def grade_class(
         csv_path = out / "grades.csv"
         write_csv(csv_path, rows)
         report_path = write_report(out / "report.html", rows, cell_scores(ws, results),
-                                   max_points(ws, sorted({c for _, c in results})), results, collection.unmapped)
+                                   max_points(ws, sorted({c for _, c in results})), results, collection.unmapped,
+                                   runner.backend.describe())
         log(f"recorded grades, feedback and the report in {time.monotonic() - started:.1f} s")
     executed_keys = [j.submission.key for j in jobs]
     return GradeRun(out, collection, executed_keys, [s.key for s in done], rows, csv_path, report_path)

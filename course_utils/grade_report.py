@@ -18,6 +18,7 @@ import base64
 import html
 import io
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -135,13 +136,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mapping[str, Sequence[float]]],
                   points: Mapping[str, Mapping[str, float]], results: Mapping[tuple[str, str], dict],
-                  unmapped: Sequence) -> str:
-    """The report as an HTML string (see the module docstring)."""
+                  unmapped: Sequence, isolation: str = "") -> str:
+    """The report as an HTML string (see the module docstring); ``isolation`` describes this run's sandbox."""
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading report</title><style>"
              "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;"
              "text-align:left}th{background:#f3f3f3}img{max-width:100%}</style></head><body>",
              "<h1>Grading report</h1>"]
+    if isolation:
+        parts.append(f"<p><b>Isolation:</b> {html.escape(isolation)}</p>")
+    backends = Counter(r["backend"] for r in results.values() if r.get("backend"))
+    if len(backends) > 1 or any(name.startswith("none") for name in backends):
+        used = ", ".join(f"{name}: {n} submission(s)" for name, n in sorted(backends.items()))
+        parts.append(f"<p><b>Executed with:</b> {html.escape(used)} (this workspace was graded by several runs)</p>")
     chapters = sorted({r["assignment"] for r in rows})
     summary = []
     for chapter in chapters:
@@ -185,9 +192,9 @@ def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mappin
     return "\n".join(parts)
 
 
-def write_report(path: Path, rows, scores, points, results, unmapped) -> Path:
+def write_report(path: Path, rows, scores, points, results, unmapped, isolation: str = "") -> Path:
     """Write :func:`render_report` to ``path`` atomically; return ``path``."""
     from course_utils.autograde import atomic_write_text
 
-    atomic_write_text(path, render_report(rows, scores, points, results, unmapped))
+    atomic_write_text(path, render_report(rows, scores, points, results, unmapped, isolation))
     return path

@@ -209,6 +209,7 @@ def test_ungradable_submissions_get_a_row_saying_why(graded_course: Path, tmp_pa
     assert [u.path.name for u in run.unmapped] == ["loose.ipynb"]
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "loose.ipynb" in report and "wrong-chapter" in report
+    assert "<b>Isolation:</b> fake sandbox (tests)" in report  # the report says how the code was run
     assert (out / "feedback" / "good" / "ex" / "ex.html").is_file()
     assert not (out / "feedback" / "broken").exists()
 
