@@ -347,4 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m course_utils.cli` runs this file as __main__, a second copy of the module; the
+    # sub-commands raise the UsageError of the imported `course_utils.cli`, so call that copy's main
+    from course_utils.cli import main as imported_main
+
+    sys.exit(imported_main())
