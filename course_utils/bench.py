@@ -57,7 +57,8 @@ class GANBench(NamedTuple):
 MODE_COVERAGE_CONFIGS: dict[str, GANBench] = {
     "gan": GANBench("GAN (non-saturating)", "gan", {}, {"ring": 3_000, "grid": 6_000}),
     "wgan-gp": GANBench("WGAN-GP", "wgan-gp", {}, {"ring": 1_500, "grid": 1_500}),
-    "best": GANBench("course best (placeholder: WGAN-GP)", "wgan-gp", {}, {"ring": 1_500, "grid": 1_500}),
+    # GANConfig.preset("best"): non-saturating GAN, lr decay, batch 512, rejection sampling (its docstring)
+    "best": GANBench("course best (GAN + lr decay + DRS)", "best", {}, {"ring": None, "grid": None}),
 }
 
 
@@ -215,7 +216,7 @@ def run_mode_coverage(name: str, data: str, seed: int, *, device: str = "cpu", q
     """
     from course_utils.device import get_device
     from course_utils.metrics import mode_coverage
-    from course_utils.train import MODE_DATA, TrainingDiverged, generate, train_gan_models
+    from course_utils.train import MODE_DATA, TrainingDiverged, sample_gan, train_gan_models
 
     config = gan_config(name, data, seed, quick=quick, row=row)
     device = get_device(device)
@@ -230,7 +231,7 @@ def run_mode_coverage(name: str, data: str, seed: int, *, device: str = "cpu", q
     except TrainingDiverged as error:
         return record | {"error": str(error), "wall_s": time.perf_counter() - start}
     rng = torch.Generator(device).manual_seed(seed + 1)  # the z of the History's evaluations
-    samples = generate(models["generator"], N_SAMPLES, rng=rng)  # (2500, 2)
+    samples = sample_gan(models, config, N_SAMPLES, rng=rng)  # (2500, 2), rejection-sampled where config says
     coverage = mode_coverage(samples, centers_fn(), std)
     return record | {"modes": coverage.modes, "high_quality": coverage.fraction_high_quality,
                      "reverse_kl": coverage.reverse_kl, "wall_s": time.perf_counter() - start}

@@ -1,4 +1,4 @@
-"""``course train``: train a GAN, WGAN, WGAN-GP or VAE from the command line and save what it made.
+"""``course train``: train a GAN, WGAN, WGAN-GP, the course's best GAN or a VAE from the command line; save it.
 
     course train gan --data ring --steps 3000 --seed 0 --device auto --out runs/gan-ring
 
@@ -13,6 +13,12 @@ writes, into ``--out``:
 Arguments are checked, and the output folder tested for writing, before training starts; each file
 is written to a temporary name in the folder and renamed, so none is ever half-written. Torch and
 matplotlib are imported only when the command runs (``course --help`` stays fast).
+
+The same command trains data-parallel under ``torchrun`` (DDP; NCCL on GPUs, gloo on the CPU), the
+preset's batch size being the global batch, split evenly over the processes
+(:mod:`course_utils.distributed`); rank 0 alone writes the files and prints:
+
+    torchrun --standalone --nproc-per-node 2 --no-python course train gan --data ring --out runs/gan
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-KINDS = ("gan", "wgan", "wgan-gp", "vae")
+KINDS = ("gan", "wgan", "wgan-gp", "best", "vae")  # "best": the tuned GAN (GANConfig.preset)
 DATA = ("ring", "grid", "moons", "digits")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 N_SAMPLES = 2_500  # generated points saved and scored (the mode-coverage protocol's count)
@@ -140,13 +146,14 @@ def run_train(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from course_utils import distributed
     from course_utils.device import get_device
     from course_utils.metrics import mode_coverage
     from course_utils.train import (
         MODE_DATA,
         TrainingDiverged,
-        generate,
         load_training_data,
+        sample_gan,
         train_gan_models,
         train_vae_models,
     )
@@ -156,21 +163,28 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(f"argument --device: {error}") from None
     out: Path = args.out
-    created = _prepare_out_dir(out)
     train = train_vae_models if args.kind == "vae" else train_gan_models
     try:
+        ctx, device = distributed.join(device)  # under torchrun (several processes): this rank, and its GPU
+        distributed.shard_size(config.batch_size, ctx, getattr(config, "pack", 1))  # refuse an uneven split
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    created = distributed.on_main(lambda: _prepare_out_dir(out), ctx)  # its UsageError reaches every rank
+    try:
         history, models = train(config, device=device, out_dir=out, progress=not args.no_progress)
-    except TrainingDiverged as error:
-        if created:
+    except TrainingDiverged as error:  # every rank stops at the same History row (losses are all-reduced)
+        if created and ctx.is_main:
             with contextlib.suppress(OSError):
                 out.rmdir()
         raise CommandFailed(f"{error}; nothing was written") from None
+    if not ctx.is_main:  # rank 0 writes the other files and prints; the checkpoint is saved already
+        return 0
 
     rng = torch.Generator(device).manual_seed(config.seed + 1)  # the z of the History's evaluations
     if args.kind == "vae":
         samples = models["vae"].sample(N_SAMPLES, generator=rng).flatten(1).float()
     else:
-        samples = generate(models["generator"], N_SAMPLES, rng=rng)
+        samples = sample_gan(models, config, N_SAMPLES, rng=rng)  # as the History's evaluations sample
     samples = samples.cpu()  # (2500, D)
     final: dict[str, float] = {}
     if config.data in MODE_DATA:
@@ -187,7 +201,9 @@ def run_train(args: argparse.Namespace) -> int:
         text = json.dumps(_without_nan(value), indent=1, sort_keys=True, allow_nan=False)
         return lambda fh: fh.write(text + "\n")
 
-    _write_atomic(out / "config.json", dump({"kind": args.kind, "config": asdict(config)}), "w")
+    # world_size: batches are global, but each process draws its own z, so a run repeats with as many processes
+    _write_atomic(out / "config.json", dump({"kind": args.kind, "config": asdict(config),
+                                             "world_size": ctx.world_size}), "w")
     _write_atomic(out / "metrics.json", dump({"step": step, "interrupted": history.interrupted, "final": final,
                                               "history": history.to_dict()}), "w")
     if config.data != "digits":
@@ -197,7 +213,8 @@ def run_train(args: argparse.Namespace) -> int:
     _write_atomic(out / "samples.png", lambda fh: fig.savefig(fh, format="png", dpi=100))
 
     summary = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in final.items())
-    print(f"{args.kind} on {config.data}: {step} steps on {device.type}" + (f"; {summary}" if summary else ""))
+    where = device.type + (f" ({ctx.world_size} processes)" if ctx.is_distributed else "")
+    print(f"{args.kind} on {config.data}: {step} steps on {where}" + (f"; {summary}" if summary else ""))
     print(f"wrote {out}/: config.json, metrics.json, checkpoint.pt, samples.png"
           + (", samples.npy" if config.data != "digits" else ""))
     if history.interrupted:

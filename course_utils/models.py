@@ -1,6 +1,7 @@
 """The networks the course trains: nn.Modules only (losses live in losses.py, loops in train.py).
 
-- :class:`MLPGenerator`, :class:`MLPDiscriminator` (also the WGAN critic) for 2-D toy data;
+- :class:`MLPGenerator`, :class:`MLPDiscriminator` (also the WGAN critic) for 2-D toy data, and
+  :class:`PackedDiscriminator`, PacGAN's discriminator of m samples at once;
 - :class:`ConvGenerator`, :class:`ConvDiscriminator` for 8x8 digits and 28x28 MNIST;
 - :class:`VAE` with :class:`MLPVAE` and :class:`ConvVAE`, Bernoulli (logits) or Gaussian decoders;
 - :class:`TiedAutoencoder`, whose decoder reuses the encoder's weight matrix transposed.
@@ -93,6 +94,29 @@ class MLPDiscriminator(nn.Module):
 
 
 MLPCritic = MLPDiscriminator  # the WGAN name for the same network: no sigmoid at the end either way
+
+
+class PackedDiscriminator(nn.Module):
+    """PacGAN packing (Lin et al. 2018, §3): D judges ``pack`` samples at once, not one.
+
+    The batch (B, D) is cut into B/m packs of m consecutive samples, each flattened into one row
+    (B/m, m·D) for ``discriminator`` (whose input size must be m·D), which returns one score per
+    pack, (B/m,). All m samples of a pack are real or all are fake, so a collapsed generator shows
+    up as m near-identical points, which one sample alone cannot reveal: packing penalises mode
+    collapse (their Theorem 3). The batch must be a multiple of ``pack``.
+    """
+
+    def __init__(self, discriminator: nn.Module, pack: int):
+        super().__init__()
+        self.discriminator = discriminator
+        self.pack = _check_positive_int("pack", pack)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if len(x) % self.pack:
+            raise ValueError(f"a packed discriminator needs a batch that is a multiple of pack={self.pack}; "
+                             f"got {len(x)} samples (choose batch_size divisible by pack)")
+        packs = x.flatten(1).reshape(len(x) // self.pack, -1)  # (B/m, m·D): m consecutive samples per row
+        return self.discriminator(packs)  # (B/m,)
 
 
 # ============================================================================ image GANs

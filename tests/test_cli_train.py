@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import one_line_error
 
 from course_utils import train as T
 from course_utils.cli import COMMANDS, main
+from course_utils.metrics import mode_coverage
 from course_utils.train import GANConfig, VAEConfig, load_checkpoint
 
 
@@ -43,6 +45,22 @@ def test_gan_on_the_ring_writes_config_metrics_checkpoint_and_samples(tmp_path: 
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 12
     stdout = capsys.readouterr().out
     assert "wgan-gp on ring: 12 steps on cpu" in stdout and "modes" in stdout
+
+
+def test_best_scores_the_rejection_sampled_points_it_saves(tmp_path: Path) -> None:
+    """Does `course train best` use the tuned preset, and are samples.npy the points its metrics score?"""
+    out = tmp_path / "best"
+    argv = ["train", "best", "--data", "grid", "--steps", "30", "--device", "cpu", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    config = GANConfig.from_dict(json.loads((out / "config.json").read_text())["config"])
+    assert config == GANConfig.preset("best", "grid", steps=30)
+    assert config.drs_quantile is not None and config.lr_decay > 0
+    samples = np.load(out / "samples.npy")
+    centers_fn, std = T.MODE_DATA["grid"]
+    coverage = mode_coverage(torch.from_numpy(samples), centers_fn(), std)
+    final = json.loads((out / "metrics.json").read_text())["final"]
+    assert final["high_quality"] == pytest.approx(coverage.fraction_high_quality)
+    assert final["modes"] == coverage.modes
 
 
 def test_vae_on_digits_writes_images_and_no_npy(tmp_path: Path) -> None:

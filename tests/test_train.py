@@ -245,3 +245,122 @@ def test_classifier_reaches_high_accuracy_on_digits() -> None:
     assert history.metric_step == [150, 300]
     assert history.last("test_accuracy") > 0.9
     assert history.last("cross_entropy") < 0.3
+
+
+# ============================================================================ PacGAN packing, lr decay (the "best" GAN)
+def test_packed_discriminator_scores_packs_of_consecutive_samples() -> None:
+    """Does a pack-m discriminator give one score per m samples, namely the inner D's score of the m
+    points laid side by side, and refuse a batch that is not a multiple of m?"""
+    from course_utils.models import MLPDiscriminator, PackedDiscriminator
+
+    torch.manual_seed(0)
+    inner = MLPDiscriminator(data_dim=2 * 4, hidden=16, depth=2)
+    packed = PackedDiscriminator(inner, pack=4)
+    x = torch.randn(12, 2)  # 3 packs of 4 points
+    scores = packed(x)
+    assert scores.shape == (3,)
+    by_hand = torch.stack([inner(x[4 * i:4 * i + 4].reshape(1, 8))[0] for i in range(3)])  # (x1, y1, ..., x4, y4)
+    torch.testing.assert_close(scores, by_hand)
+    with pytest.raises(ValueError, match="multiple of pack=4"):
+        packed(torch.randn(10, 2))
+    generator, critic = T.build_gan(GANConfig(pack=2, hidden=16, depth=1), data_dim=2)
+    assert isinstance(critic, PackedDiscriminator) and critic(generator(torch.randn(6, 2))).shape == (3,)
+
+
+def test_lr_multiplier_is_a_linear_decay_to_zero_over_the_last_steps() -> None:
+    """Is the factor 1, then min(1, (T - k) / d) over the last d = lr_decay·T updates, and do the
+    critic's and the generator's optimizers follow it step by step?"""
+    config = GANConfig(steps=10, lr_decay=0.4)  # d = 4: factors 1 (k = 0..6), 3/4, 2/4, 1/4
+    assert [T.lr_multiplier(config, k) for k in range(10)] == [1.0] * 7 + [0.75, 0.5, 0.25]
+    assert [T.lr_multiplier(replace(config, lr_decay=0.0), k) for k in range(10)] == [1.0] * 10
+    assert T.lr_multiplier(replace(config, lr_decay=1.0), 0) == 1.0  # decays from the first step: 10/10
+    config = tiny_gan("gan", steps=10, lr_decay=0.4, n_critic=2, lr=1e-3)
+    generator, critic = T.build_gan(config, 2)
+    opt_g, opt_d = T._optimizer(config, generator.parameters()), T._optimizer(config, critic.parameters())
+    rng = torch.Generator().manual_seed(0)
+    for k in range(10):
+        for _ in range(2):
+            T.gan_critic_step(generator, critic, opt_d, torch.randn(64, 2, generator=rng), config, rng)
+            assert opt_d.param_groups[0]["lr"] == pytest.approx(1e-3 * T.lr_multiplier(config, k))
+        T.gan_generator_step(generator, critic, opt_g, 64, config, rng)
+        assert opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * T.lr_multiplier(config, k))
+
+
+def test_new_gan_fields_are_validated() -> None:
+    """Are bad pack and lr_decay values refused with a message naming the field?"""
+    with pytest.raises(ValueError, match="pack must be an int >= 1"):
+        GANConfig(pack=0)
+    with pytest.raises(ValueError, match="batch_size must be a multiple of pack"):
+        GANConfig(pack=3, batch_size=256)
+    for bad in (-0.1, 1.5, float("nan"), True, "0.5"):
+        with pytest.raises(ValueError, match=r"lr_decay must be a number in \[0, 1\]"):
+            GANConfig(lr_decay=bad)
+    with pytest.raises(ValueError, match="pack > 1"):
+        T.build_gan(GANConfig(data="digits", pack=2), data_dim=64)
+
+
+class _Line(torch.nn.Module):
+    """G(z) = (z, 0): a generator whose samples are N(0, 1) along the x axis."""
+
+    latent_dim = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 2)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.tensor([[1.0], [0.0]]))
+            self.linear.bias.zero_()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.linear(z)  # (B, 2)
+
+
+class _Window(torch.nn.Module):
+    """A discriminator sure that every point with |x| > 1 is fake (logit -20) and unsure elsewhere (0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x[:, 0].abs() > 1, -20.0, 0.0)  # (B,)
+
+
+def test_rejection_sampling_drops_what_the_discriminator_calls_fake() -> None:
+    """Does DRS (Azadi et al. 2019) keep n samples, none where D is sure they are fake, where plain
+    sampling puts P(|z| > 1) = 31.7% of them, and is it reproducible with one seed?"""
+    generator, critic = _Line(), _Window()
+    plain = T.generate(generator, 4_000, rng=torch.Generator().manual_seed(0))
+    assert 0.29 < float((plain[:, 0].abs() > 1).float().mean()) < 0.34
+    kept = T.generate(generator, 4_000, rng=torch.Generator().manual_seed(0), critic=critic, drs_quantile=0.5)
+    assert kept.shape == (4_000, 2)
+    assert float((kept[:, 0].abs() > 1).float().mean()) < 1e-3  # σ(-20 - 13.8) ≈ 2e-15 per such point
+    assert kept[:, 0].abs().max() <= 1 + 1e-6
+    again = T.generate(generator, 4_000, rng=torch.Generator().manual_seed(0), critic=critic, drs_quantile=0.5)
+    assert torch.equal(kept, again)
+    with pytest.raises(ValueError, match=r"drs_quantile must be a number in \[0, 1\)"):
+        T.generate(generator, 10, critic=critic, drs_quantile=1.0)
+
+
+def test_drs_quantile_is_validated() -> None:
+    """Are a bad drs_quantile, or DRS with a WGAN critic or a packed D, refused?"""
+    for bad in (-0.1, 1.0, True, "0.5"):
+        with pytest.raises(ValueError, match="drs_quantile must be None"):
+            GANConfig(drs_quantile=bad)
+    with pytest.raises(ValueError, match="needs a GAN discriminator"):
+        GANConfig(loss="wgan-gp", drs_quantile=0.5)
+    with pytest.raises(ValueError, match="pack=1"):
+        GANConfig(pack=2, drs_quantile=0.5)
+
+
+def test_best_preset_is_a_tuned_nonsaturating_gan() -> None:
+    """Is preset("best") the non-saturating GAN with a larger lr decayed to 0, batch 512 and rejection
+    sampling, while the "gan" and "wgan-gp" presets keep their published settings?"""
+    best = GANConfig.preset("best", "grid")
+    assert (best.loss, best.lr, best.lr_decay, best.batch_size, best.steps, best.drs_quantile, best.pack) == \
+        ("gan", 1e-3, 0.5, 512, 6_000, 0.2, 1)
+    assert (GANConfig.preset("best", "ring").steps, GANConfig.preset("best", "ring").lr) == (3_000, 5e-4)
+    assert GANConfig.preset("best", "ring", steps=10, drs_quantile=None).drs_quantile is None  # overrides win
+    plain = GANConfig.preset("gan", "grid")
+    assert (plain.lr, plain.lr_decay, plain.drs_quantile, plain.batch_size) == (2e-4, 0.0, None, 256)
+    assert GANConfig.preset("wgan-gp", "grid").lr_decay == 0.0
+    with pytest.raises(ValueError, match="tuned for 2-D data"):
+        GANConfig.preset("best", "digits")
+    with pytest.raises(ValueError, match="loss must be one of"):
+        GANConfig.preset("pacgan")
