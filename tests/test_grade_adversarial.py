@@ -105,9 +105,10 @@ def build_submissions(folder: Path, out: Path) -> dict[str, float | str]:
     # any later cell that needs memory would fail as well; the two tests before it count
     save("memory-bomb", with_answers(**{"sample-exponential": (
         "hoard = []\nwhile True:\n    hoard.append(bytearray(64 * 2**20))")}), 4.0)
-    # in the first answer: after the cell fails, the sandbox kills the bomb's copies of the kernel, so the
-    # later answers (whose tests start threads: scipy) still run and count
-    save("fork-bomb", with_answers(**{"uniform-pdf": "import os\nwhile True:\n    os.fork()"}), 5.0)
+    # in the last answer: the sandbox kills the bomb's copies of the kernel after the cell fails, but on a
+    # busy machine the bomb can outlast the cell timeout with a kernel too busy to interrupt, which then
+    # restarts and loses everything defined before (seen in CI); the two tests before it count
+    save("fork-bomb", with_answers(**{"sample-exponential": "import os\nwhile True:\n    os.fork()"}), 4.0)
     save("sys-exit", with_answers(**{"uniform-pdf": right["uniform-pdf"] + "\nimport sys\nsys.exit(0)"}), FULL)
     # the kernel dies in the last answer: the two tests before it count, the last one cannot run
     save("os-exit", with_answers(**{"sample-exponential": right["sample-exponential"]
