@@ -126,6 +126,18 @@ def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: t
     return lambda_gp * ((norms - 1) ** 2).mean()
 
 
+# R1 penalty: (γ/2) E_x~p_data[‖∇_x D(x)‖²], the squared gradient of the discriminator's logit at real
+# data only (Mescheder et al. 2018, "Which training methods for GANs do actually converge?", eq. 9).
+def r1_penalty(real_scores: Tensor, real: Tensor, *, gamma: float) -> Tensor:
+    """(γ/2) · mean over the batch of ‖∇_x D(x)‖² at the real points ``real`` (B, ...).
+
+    ``real_scores`` (B,) must come from ``real`` with ``requires_grad`` on; the graph is kept
+    (``create_graph=True``) so that the penalty's own gradient reaches the discriminator's parameters.
+    """
+    (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)  # (B, ...); examples independent
+    return gamma / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
 # ============================================================================ VAE (Kingma & Welling 2014)
 # KL(N(μ, σ²) ‖ N(0, I)) = -1/2 Σ_j (1 + log σ_j² - μ_j² - σ_j²)   (Kingma & Welling 2014, App. B)
 def gaussian_kl_standard(mu: Tensor, logvar: Tensor) -> Tensor:

@@ -364,3 +364,55 @@ def test_best_preset_is_a_tuned_nonsaturating_gan() -> None:
         GANConfig.preset("best", "digits")
     with pytest.raises(ValueError, match="loss must be one of"):
         GANConfig.preset("pacgan")
+
+
+def test_r1_penalty_is_half_gamma_times_the_mean_squared_gradient_at_real_data() -> None:
+    """Is R1 (Mescheder et al. 2018, eq. 9) (γ/2)·mean ‖∇D(x)‖², with a gradient that reaches D?"""
+    from course_utils import losses
+
+    weight = torch.nn.Parameter(torch.tensor(1.5))
+    real = torch.tensor([[1.0, 2.0], [0.0, -1.0]], requires_grad=True)
+    scores = weight * (real ** 2).sum(1)  # D(x) = w‖x‖², ∇D = 2w x
+    penalty = losses.r1_penalty(scores, real, gamma=0.5)
+    expected = 0.5 / 2 * (4 * 1.5 ** 2 * (real.detach() ** 2).sum(1)).mean()
+    assert float(penalty.detach()) == pytest.approx(float(expected))
+    penalty.backward()
+    assert weight.grad is not None and float(weight.grad) == pytest.approx(2 * float(expected) / 1.5)
+
+
+def test_r1_fields_are_validated() -> None:
+    """Are bad r1_gamma / r1_every / r1_until values, and R1 on a WGAN critic, refused?"""
+    with pytest.raises(ValueError, match="r1_gamma"):
+        GANConfig(r1_gamma=-0.1)
+    with pytest.raises(ValueError, match="r1_every must be an int >= 1"):
+        GANConfig(r1_every=0)
+    for bad in (-0.1, 1.5, True, "0.5"):
+        with pytest.raises(ValueError, match=r"r1_until must be a number in \[0, 1\]"):
+            GANConfig(r1_until=bad)
+    with pytest.raises(ValueError, match="r1_gamma is a penalty on a GAN discriminator"):
+        GANConfig(loss="wgan-gp", r1_gamma=0.1)
+
+
+def test_lazy_r1_runs_on_every_kth_critic_update_of_the_first_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With r1_every=2 and r1_until=0.5 over 8 steps, is R1 added on critic updates 0 and 2 only, with
+    γ scaled by 2 (StyleGAN2's lazy regularisation), and does the best preset use it?"""
+    from course_utils import losses
+
+    calls: list[float] = []
+    real_penalty = losses.r1_penalty
+
+    def spy(scores, real, *, gamma):
+        calls.append(gamma)
+        return real_penalty(scores, real, gamma=gamma)
+
+    monkeypatch.setattr(losses, "r1_penalty", spy)
+    config = tiny_gan("gan", steps=8, r1_gamma=0.1, r1_every=2, r1_until=0.5)
+    history, _ = train_gan_models(config, device="cpu", progress=False)
+    assert calls == [pytest.approx(0.2)] * 2
+    assert all(math.isfinite(v) for v in history.losses["loss_d"])
+    calls.clear()
+    train_gan_models(replace(config, r1_gamma=0.0), device="cpu", progress=False)
+    assert calls == []
+    grid, ring = GANConfig.preset("best", "grid"), GANConfig.preset("best", "ring")
+    assert (grid.r1_gamma, grid.r1_every, grid.r1_until) == (ring.r1_gamma, ring.r1_every, ring.r1_until) == \
+        (0.1, 4, 0.5)
