@@ -57,8 +57,8 @@ class GANBench(NamedTuple):
 MODE_COVERAGE_CONFIGS: dict[str, GANBench] = {
     "gan": GANBench("GAN (non-saturating)", "gan", {}, {"ring": 3_000, "grid": 6_000}),
     "wgan-gp": GANBench("WGAN-GP", "wgan-gp", {}, {"ring": 1_500, "grid": 1_500}),
-    # GANConfig.preset("best"): non-saturating GAN, lr decay, batch 512, rejection sampling (its docstring)
-    "best": GANBench("course best (GAN + lr decay + DRS)", "best", {}, {"ring": None, "grid": None}),
+    # GANConfig.preset("best"): non-saturating GAN, R1, lr decay, batch 512, rejection sampling (its docstring)
+    "best": GANBench("course best (GAN + R1 + lr decay + DRS)", "best", {}, {"ring": None, "grid": None}),
 }
 
 
