@@ -207,10 +207,10 @@ class GANConfig:
           sampling with γ at the 20th percentile (``drs_quantile=0.2``, Azadi et al. 2019), and an R1
           penalty γ = 0.1 on D (Mescheder et al. 2018) on every 4th critic update (StyleGAN2's lazy
           regularisation) over the first half. Measured, seeds 0-9, protocol of ``metrics.mode_coverage``:
-          grid 25.0 modes (every seed), 96.8% high quality, reverse KL 0.02; ring 8.0 modes (every seed),
-          97.0%, 0.02; about 54 s (grid) and 25 s (ring) on one CPU core. Without R1: grid 24.5 ± 0.3
-          modes (all 25 in 7 seeds of 10), 93.3%, 0.13; ring 8.0, 93.5%, 0.12. The "gan" preset, for
-          comparison, gets 21/25 modes, 16% and 1.19 on the grid in 8,000 steps (seed 0).
+          grid 25.0 modes (every seed), 96.8% high quality, reverse KL 0.02 in 6,000 steps; ring 8.0 modes
+          (every seed), 98.1%, 0.02 in 4,000 steps; about 51 s (grid) and 35 s (ring) on one CPU core.
+          Without R1: grid 24.5 ± 0.3 modes (all 25 in 7 seeds of 10), 93.3%, 0.13; ring 8.0, 93.5%, 0.12.
+          The "gan" preset, for comparison, gets 21/25 modes, 16% and 1.19 on the grid in 8,000 steps (seed 0).
           PacGAN's packing (``pack``) is not in it: with these small MLPs and budgets it cut the grid's
           high-quality share to 2-8% (a packed D must resolve 25^m joint modes).
         """
@@ -229,8 +229,9 @@ class GANConfig:
                 batch_size=512,  # better-balanced modes than 256: grid rKL 0.05-0.21 against 0.28-0.46 (seeds 1-2)
                 # grid 110 steps/s, ring 115 on one core of a 2-core CPU. Grid, seeds 0-9, with DRS: 4,000 steps
                 # 24.3 modes / 83% / 0.23, 5,000 24.2 / 91% / 0.15, 6,000 24.5 / 93% / 0.13. Ring: 5,000 steps
-                # raise HQ to 98% but lose a mode in 1 seed of 10, where 3,000 keep all 8 in every seed
-                steps=6_000 if data == "grid" else 3_000,
+                # raise HQ to 98% but lose a mode in 1 seed of 10 without R1; with R1 (below), ring seeds 0-9:
+                # 3,000 steps 8/8, 96.96%, 0.018; 4,000 steps 8/8, 98.1%, 0.021, every seed >= 97.1%
+                steps=6_000 if data == "grid" else 4_000,
                 drs_quantile=0.2,  # drops G's samples between modes: grid HQ 88% -> 93%, ring 87% -> 94% (seeds 0-9)
                 # R1 (Mescheder et al. 2018) on every 4th critic update (lazy, StyleGAN2), first half only: without
                 # it some seeds starve modes (grid seeds 5, 8: 23/25 modes, reverse KL 0.27-0.37; ring seeds 2, 5, 9:

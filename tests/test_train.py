@@ -355,7 +355,7 @@ def test_best_preset_is_a_tuned_nonsaturating_gan() -> None:
     best = GANConfig.preset("best", "grid")
     assert (best.loss, best.lr, best.lr_decay, best.batch_size, best.steps, best.drs_quantile, best.pack) == \
         ("gan", 1e-3, 0.5, 512, 6_000, 0.2, 1)
-    assert (GANConfig.preset("best", "ring").steps, GANConfig.preset("best", "ring").lr) == (3_000, 5e-4)
+    assert (GANConfig.preset("best", "ring").steps, GANConfig.preset("best", "ring").lr) == (4_000, 5e-4)
     assert GANConfig.preset("best", "ring", steps=10, drs_quantile=None).drs_quantile is None  # overrides win
     plain = GANConfig.preset("gan", "grid")
     assert (plain.lr, plain.lr_decay, plain.drs_quantile, plain.batch_size) == (2e-4, 0.0, None, 256)
