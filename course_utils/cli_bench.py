@@ -13,26 +13,13 @@ JSON, atomically (a temporary file, then a rename). Torch is imported only when 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
+
+from course_utils.cli_train import DEVICES, whole_number
 
 BENCHMARKS = ("mode-coverage", "vae-digits", "throughput")
 DEFAULT_SEEDS = {"mode-coverage": 10, "vae-digits": 3, "throughput": 1}
-DEVICES = ("auto", "cuda", "mps", "cpu")
 MODE_DATA = ("ring", "grid")  # the data sets of the mode-coverage protocol (bench.MODE_DATA_NAMES)
-
-
-def _whole_number(minimum: int, example: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, e.g. {example}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}, e.g. {example}")
-        return value
-
-    return parse
 
 
 def _names(text: str) -> list[str]:
@@ -46,11 +33,11 @@ def configure_bench(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``course bench`` (no torch import here: ``course --help`` stays fast)."""
     parser.add_argument("benchmark", choices=BENCHMARKS, metavar="BENCHMARK",
                         help=f"what to run: {', '.join(BENCHMARKS)}")
-    parser.add_argument("--seeds", type=_whole_number(1, "10"), default=None,
+    parser.add_argument("--seeds", type=whole_number(1, "10"), default=None,
                         help="seeds 0..N-1 (default: 10 for mode-coverage, 3 for vae-digits)")
     parser.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, then MPS, then CPU")
-    parser.add_argument("--jobs", type=_whole_number(1, "2"), default=1,
+    parser.add_argument("--jobs", type=whole_number(1, "2"), default=1,
                         help="mode-coverage runs in parallel, one single-threaded process each (default 1)")
     parser.add_argument("--configs", type=_names, default=None, metavar="NAMES",
                         help="mode-coverage rows, comma-separated (default: all of "

@@ -38,7 +38,7 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 N_SAMPLES = 2_500  # generated points saved and scored (the mode-coverage protocol's count)
 
 
-def _whole_number(minimum: int, example: str) -> Callable[[str], int]:
+def whole_number(minimum: int, example: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -56,9 +56,9 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=KINDS, metavar="MODEL", help=f"what to train: {', '.join(KINDS)}")
     parser.add_argument("--data", choices=DATA, default=None,
                         help="training set (default: ring for GANs, digits for the VAE)")
-    parser.add_argument("--steps", type=_whole_number(1, "2000"), default=None,
+    parser.add_argument("--steps", type=whole_number(1, "2000"), default=None,
                         help="generator (or VAE) updates (default: the preset's)")
-    parser.add_argument("--seed", type=_whole_number(0, "0"), default=0, help="seeds weights, data and batches")
+    parser.add_argument("--seed", type=whole_number(0, "0"), default=0, help="seeds weights, data and batches")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, then MPS, then CPU")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the outputs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

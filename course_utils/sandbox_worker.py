@@ -208,16 +208,7 @@ del _os
 
 async def _reap_zombies(client: GuardedClient, grace: float = 5.0) -> bool:
     """Make the kernel wait for its killed children; True when it answered within ``grace`` seconds."""
-    msg_id = client.kc.execute(REAP_ZOMBIES, silent=True, store_history=False)
-    deadline = monotonic() + grace
-    while (left := deadline - monotonic()) > 0:
-        try:
-            msg = await client.kc.shell_channel.get_msg(timeout=left)
-        except Exception:  # queue.Empty: no answer in time
-            return False
-        if msg["parent_header"].get("msg_id") == msg_id:
-            return True
-    return False
+    return await _replied(client, client.kc.execute(REAP_ZOMBIES, silent=True, store_history=False), grace)
 
 
 def _kernel_pid(client: GuardedClient) -> int | None:
@@ -252,10 +243,8 @@ async def _start_kernel(client: GuardedClient, cwd: str) -> None:
     await client.async_start_new_kernel_client()
 
 
-async def _stopped_after_interrupt(client: GuardedClient, grace: float) -> bool:
-    """Interrupt the kernel; True when it answers again within ``grace`` seconds (its state kept)."""
-    await client.km.interrupt_kernel()
-    msg_id = client.kc.kernel_info()  # queued behind the interrupted cell on the shell channel
+async def _replied(client: GuardedClient, msg_id: str, grace: float) -> bool:
+    """True when the kernel answers the shell request ``msg_id`` within ``grace`` seconds."""
     deadline = monotonic() + grace
     while (left := deadline - monotonic()) > 0:
         try:
@@ -265,6 +254,12 @@ async def _stopped_after_interrupt(client: GuardedClient, grace: float) -> bool:
         if msg["parent_header"].get("msg_id") == msg_id:
             return True
     return False
+
+
+async def _stopped_after_interrupt(client: GuardedClient, grace: float) -> bool:
+    """Interrupt the kernel; True when it answers again within ``grace`` seconds (its state kept)."""
+    await client.km.interrupt_kernel()
+    return await _replied(client, client.kc.kernel_info(), grace)  # queued behind the interrupted cell
 
 
 def _exit_reason(client: GuardedClient) -> str:
