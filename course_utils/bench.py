@@ -162,8 +162,10 @@ def environment() -> dict[str, Any]:
 def write_json_atomic(path: str | os.PathLike, value: Any) -> Path:
     """Write ``value`` as strict JSON (NaN and infinities as null) to a temporary file beside ``path``,
     then rename it over ``path``: a reader never sees half a file."""
+    from course_utils.cli_train import without_nan  # the same strict-JSON rule as course train's files
+
     path = Path(path)
-    text = json.dumps(_finite_or_none(value), indent=1, sort_keys=True, allow_nan=False) + "\n"
+    text = json.dumps(without_nan(value), indent=1, sort_keys=True, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -175,16 +177,6 @@ def write_json_atomic(path: str | os.PathLike, value: Any) -> Path:
             os.unlink(tmp)
         raise
     return path
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
 
 
 def single_thread() -> None:

@@ -122,13 +122,14 @@ def _samples_figure(samples, data, kind: str, data_name: str):
     return fig
 
 
-def _without_nan(value):
+def without_nan(value):
+    """``value`` with every non-finite float (NaN, inf) replaced by None, for strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _without_nan(v) for k, v in value.items()}
+        return {k: without_nan(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_without_nan(v) for v in value]
+        return [without_nan(v) for v in value]
     return value
 
 
@@ -198,7 +199,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     def dump(value: dict) -> Callable[[object], None]:
         # strict JSON: NaN (a reverse KL with no high-quality sample) becomes null
-        text = json.dumps(_without_nan(value), indent=1, sort_keys=True, allow_nan=False)
+        text = json.dumps(without_nan(value), indent=1, sort_keys=True, allow_nan=False)
         return lambda fh: fh.write(text + "\n")
 
     # world_size: batches are global, but each process draws its own z, so a run repeats with as many processes
