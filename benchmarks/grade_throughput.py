@@ -33,7 +33,7 @@ KINDS = ("correct", "partial", "stub")
 
 def make_class(folder: Path, students: int, chapters: list[str]) -> dict[str, int]:
     """Write ``students`` x ``chapters`` submissions (nbgrader layout); return how many of each kind."""
-    from course_utils.submissions import simulated_submission, solution_answers
+    from course_utils.instructor.submissions import simulated_submission, solution_answers
 
     counts = dict.fromkeys(KINDS, 0)
     for chapter in chapters:
@@ -59,8 +59,8 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    from course_utils.autograde import Runner, grade_class
-    from course_utils.sandbox import Limits, SandboxUnavailable, detect
+    from course_utils.instructor.autograde import Runner, grade_class
+    from course_utils.instructor.sandbox.backend import Limits, SandboxUnavailable, detect
 
     try:
         backend = detect(unsafe=args.unsafe)

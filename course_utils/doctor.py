@@ -350,7 +350,7 @@ def diagnose(root: str | os.PathLike[str] | None = None) -> list[Finding]:
         the notebook kernel, the environment and chromium, in that order.
     """
     if root is None:
-        from course_utils.release import find_course_root
+        from course_utils._layout import find_course_root
 
         try:
             root = find_course_root()

@@ -125,7 +125,7 @@ def course(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def released_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny course released once per test module (do not modify it)."""
-    from course_utils.release import release
+    from course_utils.instructor.release import release
 
     root = make_course(tmp_path_factory.mktemp("released") / "course")
     release(root)

@@ -1,4 +1,4 @@
-"""The grading workspace of ``course grade`` (course_utils.autograde), mostly with a fake sandbox.
+"""The grading workspace of ``course grade`` (course_utils.instructor.autograde), mostly with a fake sandbox.
 
 The fake backend does not start kernels: it "passes" a test cell when no answer cell still raises
 NotImplementedError, and records what it was given. That is enough to check what this module
@@ -20,10 +20,11 @@ import nbformat
 import pytest
 from conftest import REPO_ROOT, make_course, one_line_error, snapshot
 
-from course_utils import autograde
-from course_utils.autograde import CSV_KEYS, GradeError, Runner, atomic_write_bytes, grade_class
-from course_utils.release import release
-from course_utils.sandbox import Execution, Limits
+from course_utils._io import atomic_write_bytes
+from course_utils.instructor import autograde
+from course_utils.instructor.autograde import CSV_KEYS, GradeError, Runner, grade_class
+from course_utils.instructor.release import release
+from course_utils.instructor.sandbox.backend import Execution, Limits
 
 
 class FakeBackend:
@@ -289,8 +290,8 @@ def test_mark_unrun_tests_fails_tests_that_never_ran() -> None:
 def test_cli_refuses_to_grade_without_a_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Without bubblewrap, does `course grade` refuse (exit 1, one line with the fix) unless --unsafe?"""
-    from course_utils import sandbox
     from course_utils.cli import main
+    from course_utils.instructor.sandbox import backend as sandbox
 
     def unavailable(*, unsafe: bool = False):
         if unsafe:
@@ -310,7 +311,7 @@ def test_cli_refuses_to_grade_without_a_sandbox(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--memory", "lots", "not a size"), ("--jobs", "0", "must be positive"), ("--cell-timeout", "x", "not a number")])
+    ("--memory", "lots", "not a size"), ("--jobs", "0", "must be at least 1"), ("--cell-timeout", "x", "not a number")])
 def test_cli_rejects_bad_limits(option: str, value: str, message: str, tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Is a bad limit refused with one line naming it (exit 2)?"""
@@ -324,7 +325,7 @@ def test_cli_rejects_bad_limits(option: str, value: str, message: str, tmp_path:
 def test_grading_on_a_dask_cluster(graded_course: Path, tmp_path: Path) -> None:
     """Does --scheduler hand submissions to Dask workers (2 processes) and grade them like local jobs?"""
     distributed = pytest.importorskip("distributed")
-    from course_utils import sandbox
+    from course_utils.instructor.sandbox import backend as sandbox
 
     try:
         backend = sandbox.detect()
@@ -348,6 +349,6 @@ def test_cli_defaults_are_the_sandbox_defaults() -> None:
     """Do `course grade`'s default limits (kept in cli_grade so --help stays light) equal sandbox.Limits()?"""
     from dataclasses import asdict
 
-    from course_utils.cli_grade import DEFAULT_LIMITS
+    from course_utils.cli.grade import DEFAULT_LIMITS
 
     assert DEFAULT_LIMITS == asdict(Limits())

@@ -17,7 +17,7 @@ from conftest import one_line_error
 
 from course_utils import bench
 from course_utils.cli import COMMANDS, main
-from course_utils.train import GANConfig
+from course_utils.training import GANConfig
 
 
 # ---------------------------------------------------------------------------------------------- summaries
@@ -103,14 +103,6 @@ def test_vae_table_says_whether_the_target_is_met() -> None:
     assert "30.25 ± 0.25" in bench.format_vae(summary, device="cpu")
 
 
-def test_json_is_written_atomically_and_strictly(tmp_path: Path) -> None:
-    """Is NaN written as null, and no temporary file left beside the result?"""
-    path = bench.write_json_atomic(tmp_path / "r.json", {"kl": float("nan"), "rows": [1.0, (2, float("inf"))]})
-    assert json.loads(path.read_text()) == {"kl": None, "rows": [1.0, [2, None]]}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
-
-
-# ---------------------------------------------------------------------------------------------- the command
 def test_bench_is_a_registered_subcommand() -> None:
     """Does `course bench` exist without needing the course repository?"""
     assert COMMANDS["bench"].needs_root is False
@@ -203,7 +195,7 @@ def test_one_call_critic_step_is_train_pys_critic_step() -> None:
 
     import torch
 
-    from course_utils import train as T
+    from course_utils import training as T
 
     config = T.GANConfig.preset("wgan-gp", "grid", gp_lambda=10.0)
     torch.manual_seed(0)
@@ -223,7 +215,7 @@ def test_one_call_critic_step_is_train_pys_critic_step() -> None:
 
 def test_a_diverged_run_counts_as_no_modes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Is a run whose loss became NaN recorded (0 modes, 0% high quality, its reason) instead of aborting?"""
-    from course_utils import train as T
+    from course_utils import training as T
 
     def diverge(*args, **kwargs):
         raise T.TrainingDiverged("loss_d is nan at step 7 (gan): try a lower lr")

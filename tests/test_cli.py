@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import one_line_error, snapshot
 
-from course_utils.cli import COMMANDS, Command, lab_command, main
+from course_utils.cli import COMMANDS, Command, main
+from course_utils.cli.lab import lab_command
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,7 @@ from course_utils.cli import COMMANDS, Command, lab_command, main
         (["release", "--bogus"], "unrecognized arguments: --bogus"),
         (["check"], "the following arguments are required: NOTEBOOK"),
         (["check", "--timeout", "soon", "x.ipynb"], "argument --timeout: 'soon' is not a whole number"),
-        (["check", "--timeout", "0", "x.ipynb"], "argument --timeout: '0' must be positive"),
+        (["check", "--timeout", "0", "x.ipynb"], "argument --timeout: '0' must be at least 1"),
         (["check", "no_such_notebook.ipynb"], "argument NOTEBOOK: no such file 'no_such_notebook.ipynb'"),
         (["--root", "/nonexistent", "release"], "argument --root: no nbgrader_config.py in /nonexistent"),
     ],

@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import one_line_error
 
-from course_utils import train as T
+from course_utils import training as T
 from course_utils.cli import COMMANDS, main
 from course_utils.metrics import mode_coverage
-from course_utils.train import GANConfig, VAEConfig, load_checkpoint
+from course_utils.training import GANConfig, VAEConfig, load_checkpoint
 
 
 def test_train_is_a_registered_subcommand() -> None:

@@ -1,4 +1,4 @@
-"""Data-parallel training under torchrun (course_utils.distributed): 2 CPU processes (gloo) against 1.
+"""Data-parallel training under torchrun (course_utils.training.distributed): 2 CPU processes (gloo) against 1.
 
 One torchrun launch (module fixture ``torchrun_run``) runs ``WORKER`` in 2 processes; the tests compare
 what it leaves behind with single-process runs of the same configs in this process.
@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import distributed
 from course_utils.cli import main
-from course_utils.train import (
+from course_utils.training import (
     ClassifierConfig,
     GANConfig,
+    distributed,
     load_checkpoint,
     train_classifier_models,
     train_gan_models,
@@ -50,14 +50,15 @@ pytestmark = pytest.mark.skipif(
 
 WORKER = textwrap.dedent(f'''
     """Run by torchrun in each of {WORLD_SIZE} processes; writes report-RANK.json into argv[1]."""
-    import copy, json, sys
+    import copy, json, os, sys
     from pathlib import Path
 
     import torch
 
-    from course_utils import cli, cli_train, distributed, losses, train
+    from course_utils import cli, losses
+    from course_utils.training import distributed
     from course_utils.models import MLPDiscriminator
-    from course_utils.train import ClassifierConfig, GANConfig, train_classifier_models, train_gan_models
+    from course_utils.training import ClassifierConfig, GANConfig, train_classifier_models, train_gan_models
 
     work = Path(sys.argv[1])
     ctx = distributed.from_env()
@@ -96,16 +97,13 @@ WORKER = textwrap.dedent(f'''
     report["wgan_gp_weights"] = torch.cat([p.detach().flatten() for m in models.values()
                                            for p in m.parameters()]).tolist()
 
-    # the command; every file write is recorded, in the report of the rank that made it
+    # the command; every file it writes (each through course_utils._io's rename) is recorded, per rank
     writes = []
-    save_checkpoint, write_atomic = train.save_checkpoint, cli_train._write_atomic
-    def record_save(path, checkpoint):
-        writes.append(Path(path).name)
-        return save_checkpoint(path, checkpoint)
-    def record_write(path, *args):
-        writes.append(Path(path).name)
-        return write_atomic(path, *args)
-    train.save_checkpoint, cli_train._write_atomic = record_save, record_write
+    replace = os.replace
+    def record_replace(src, dst, *args, **kwargs):
+        writes.append(Path(dst).name)
+        return replace(src, dst, *args, **kwargs)
+    os.replace = record_replace
     report["exit"] = cli.main(["train", "gan", "--data", "ring", "--steps", "{GAN_STEPS}", "--device", "cpu",
                                "--out", str(work / "gan"), "--no-progress"])
     report["writes"] = writes

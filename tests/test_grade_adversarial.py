@@ -22,7 +22,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from course_utils.cli import main
-from course_utils.submissions import simulated_submission, solution_answers
+from course_utils.instructor.submissions import simulated_submission, solution_answers
 
 CHAPTER = "01_probability_densities"
 OTHER_CHAPTER = "00_welcome"
@@ -149,7 +149,7 @@ def build_submissions(folder: Path, out: Path) -> dict[str, float | str]:
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory: pytest.TempPathFactory):
     """The whole bad class graded once: (expected, rows by student, OUT, seconds, stdout)."""
-    from course_utils.sandbox import SandboxUnavailable, detect
+    from course_utils.instructor.sandbox.backend import SandboxUnavailable, detect
 
     try:
         detect()

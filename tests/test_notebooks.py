@@ -26,14 +26,13 @@ import nbformat
 import pytest
 from conftest import REPO_ROOT, chapter_scope, snapshot
 
-from course_utils.release import (
-    RELEASE_DIR,
-    SOURCE_DIR,
+from course_utils._layout import RELEASE_DIR, SOURCE_DIR
+from course_utils.instructor.release import (
     check_source_notebook,
     discover_assignments,
     release,
 )
-from course_utils.validation import ValidationResult, validate_notebook
+from course_utils.instructor.validation import ValidationResult, validate_notebook
 
 CHAPTERS = discover_assignments(REPO_ROOT)
 FORBIDDEN = re.compile(r"BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS")

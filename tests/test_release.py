@@ -18,14 +18,14 @@ from conftest import (
     write_notebook,
 )
 
-from course_utils.release import (
+from course_utils._layout import find_course_root
+from course_utils.instructor.release import (
     ReleaseError,
     check_source_notebook,
     discover_assignments,
-    find_course_root,
     release,
 )
-from course_utils.validation import validate_notebook
+from course_utils.instructor.validation import validate_notebook
 
 FORBIDDEN = ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS")
 

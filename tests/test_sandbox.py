@@ -22,8 +22,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import course_utils
-from course_utils import sandbox
-from course_utils.sandbox import Limits, SandboxUnavailable
+from course_utils.instructor.sandbox import backend as sandbox
+from course_utils.instructor.sandbox.backend import Limits, SandboxUnavailable
 
 REPO = Path(course_utils.__file__).resolve().parent.parent
 SLOT = 990  # slots (uids 61990+) of this file's own, apart from other tests that grade at the same time
@@ -176,7 +176,8 @@ me = os.getuid()
 workers, uids = [], set()
 for p in [p for p in os.listdir("/proc") if p.isdigit()]:
     argv = open(f"/proc/{p}/cmdline", "rb").read().split(bytes(1))
-    if any(b"course_utils.sandbox_worker" in a for a in argv) and not argv[0].endswith(b"bwrap"):  # not pid 1
+    worker = b"course_utils.instructor.sandbox.worker"
+    if any(worker in a for a in argv) and not argv[0].endswith(b"bwrap"):  # not pid 1
         workers.append(p)
         uids.add(int(open(f"/proc/{p}/status").read().split("Uid:")[1].split()[0]))
 tried = {"workers": len(workers), "same_uid": uids == {me}}

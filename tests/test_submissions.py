@@ -1,4 +1,4 @@
-"""Mapping submitted files to a student and a chapter (course_utils.submissions); no kernels run here."""
+"""Mapping submitted files to a student and a chapter (course_utils.instructor.submissions); no kernels run here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.submissions import (
+from course_utils.instructor.submissions import (
     chapter_in_name,
     find_submissions,
     student_slug,

@@ -1,4 +1,4 @@
-"""course_utils.train: reproducibility, exact resume, Ctrl-C, divergence, atomic checkpoints, and a
+"""course_utils.training: reproducibility, exact resume, Ctrl-C, divergence, atomic checkpoints, and a
 seeded quick ring run that must capture most modes."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_utils import train as T
-from course_utils.train import (
+from course_utils.training import (
     ClassifierConfig,
     GANConfig,
     History,
@@ -24,6 +23,7 @@ from course_utils.train import (
     train_gan_models,
     train_vae_models,
 )
+from course_utils.training import loop as T
 
 # small models and data sets: each run takes a fraction of a second on one core
 TINY = dict(hidden=32, depth=2, n_data=2_000, batch_size=64, log_every=1, eval_every=10)

@@ -16,10 +16,10 @@ from pathlib import Path
 import nbformat
 from traitlets.config import Config
 
-from course_utils.release import (
+from course_utils._layout import find_course_root
+from course_utils.instructor.release import (
     captured_log,
     display_path,
-    find_course_root,
     last_error_line,
     load_nbgrader_config,
 )
@@ -147,7 +147,7 @@ def validate_notebook(
     _quiet_kernel_transport(config)
 
     validator = _recording_validator_class()(config=config)
-    with captured_log("course_utils.release.validator") as (logger, buffer):
+    with captured_log("course_utils.instructor.release.validator") as (logger, buffer):
         validator.log = logger
         validator.stream = io.StringIO()  # the human-readable report; we build our own
         try:

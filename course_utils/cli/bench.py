@@ -15,21 +15,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from course_utils.cli_train import DEVICES, whole_number
+from course_utils.cli.args import name_list, whole_number
+from course_utils.cli.base import Command, CommandFailed, UsageError
+from course_utils.cli.train import DEVICES
 
 BENCHMARKS = ("mode-coverage", "vae-digits", "throughput")
 DEFAULT_SEEDS = {"mode-coverage": 10, "vae-digits": 3, "throughput": 1}
 MODE_DATA = ("ring", "grid")  # the data sets of the mode-coverage protocol (bench.MODE_DATA_NAMES)
 
 
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"{text!r} names nothing; give a comma-separated list, e.g. gan,wgan-gp")
-    return names
-
-
-def configure_bench(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``course bench`` (no torch import here: ``course --help`` stays fast)."""
     parser.add_argument("benchmark", choices=BENCHMARKS, metavar="BENCHMARK",
                         help=f"what to run: {', '.join(BENCHMARKS)}")
@@ -39,17 +34,15 @@ def configure_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, then MPS, then CPU")
     parser.add_argument("--jobs", type=whole_number(1, "2"), default=1,
                         help="mode-coverage runs in parallel, one single-threaded process each (default 1)")
-    parser.add_argument("--configs", type=_names, default=None, metavar="NAMES",
+    parser.add_argument("--configs", type=name_list, default=None, metavar="NAMES",
                         help="mode-coverage rows, comma-separated (default: all of "
                              "course_utils.bench.MODE_COVERAGE_CONFIGS: gan,wgan-gp,best)")
-    parser.add_argument("--data", type=_names, default=list(MODE_DATA), metavar="NAMES",
+    parser.add_argument("--data", type=name_list, default=list(MODE_DATA), metavar="NAMES",
                         help="mode-coverage data sets, comma-separated (default: ring,grid)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
 
 
 def _check_names(option: str, names: list[str], choices: tuple[str, ...]) -> None:
-    from course_utils.cli import UsageError
-
     unknown = [n for n in names if n not in choices]
     if unknown:
         raise UsageError(f"argument {option}: unknown {', '.join(map(repr, unknown))}; "
@@ -57,8 +50,6 @@ def _check_names(option: str, names: list[str], choices: tuple[str, ...]) -> Non
 
 
 def _check_out(out: Path | None) -> None:
-    from course_utils.cli import UsageError
-
     if out is None:
         return
     if out.is_dir():
@@ -67,14 +58,13 @@ def _check_out(out: Path | None) -> None:
         raise UsageError(f"argument --out: no folder {str(out.parent)!r}; create it first")
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run one benchmark, print its table, and write ``--out`` when given."""
-    from course_utils.cli import CommandFailed, UsageError
-
     _check_out(args.out)
     import torch
 
     from course_utils import bench
+    from course_utils._io import atomic_write_json
     from course_utils.device import get_device
 
     configs = args.configs or list(bench.MODE_COVERAGE_CONFIGS)
@@ -123,6 +113,10 @@ def run_bench(args: argparse.Namespace) -> int:
         table += "\n--quick: a tiny configuration that checks the pipeline; its numbers mean nothing."
     print(table)
     if args.out is not None:
-        bench.write_json_atomic(args.out, result | {"records": records, "summary": summary})
+        atomic_write_json(args.out, result | {"records": records, "summary": summary})
         print(f"wrote {args.out}")
     return 0
+
+
+COMMAND = Command("bench", "run a benchmark: mode-coverage, vae-digits or throughput; print its table", configure,
+                  run, needs_root=False)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils._io import atomic_write_text
+
 # (pattern, why it is worth a look); matched in the code a student wrote.
 FLAG_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"course_utils\.grading|from\s+course_utils\s+import\s+grading", "touches the grading helpers"),
@@ -194,7 +196,5 @@ def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mappin
 
 def write_report(path: Path, rows, scores, points, results, unmapped, isolation: str = "") -> Path:
     """Write :func:`render_report` to ``path`` atomically; return ``path``."""
-    from course_utils.autograde import atomic_write_text
-
     atomic_write_text(path, render_report(rows, scores, points, results, unmapped, isolation))
     return path

@@ -3,9 +3,9 @@
     course grade SUBMISSIONS --out OUT [--jobs N | --scheduler ADDRESS] [--unsafe] [limits]
 
 SUBMISSIONS is a folder or a zip: nbgrader's ``<student>/<chapter>/<chapter>.ipynb``, a Canvas or
-Moodle export, or flat ``<student>_<chapter>.ipynb`` files (rules: ``course_utils.submissions``).
+Moodle export, or flat ``<student>_<chapter>.ipynb`` files (rules: ``course_utils.instructor.submissions``).
 OUT receives the gradebook, ``autograded/``, ``feedback/<student>/<chapter>/<chapter>.html``,
-``grades.csv`` and ``report.html`` (``course_utils.autograde``). Running the command again on the
+``grades.csv`` and ``report.html`` (``course_utils.instructor.autograde``). Running the command again on the
 same OUT grades only what is missing (or was resubmitted). Without bubblewrap it refuses to run
 student code unless ``--unsafe`` is given.
 """
@@ -14,53 +14,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+from course_utils.cli.args import byte_size, positive_number, whole_number
+from course_utils.cli.base import Command, CommandFailed, UsageError
 
-
-def parse_size(text: str) -> int:
-    """Bytes from ``1.5G``, ``1536M``, ``2GiB`` or ``1000000`` (binary units: 1G = 2**30 bytes)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write e.g. 1.5G, 512M or 1000000")
-    value = int(float(match[1]) * _UNITS[match[2].lower()])
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 bytes, e.g. 1.5G")
-    return value
-
-
-def _positive(kind: Callable[[str], float | int], example: str) -> Callable[[str], float | int]:
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number, e.g. {example}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be positive, e.g. {example}")
-        return value
-
-    return parse
-
-
-# course_utils.sandbox.Limits's defaults, repeated so that `course --help` need not import nbformat
+# course_utils.instructor.sandbox.backend.Limits's defaults, repeated so that `course --help` need not import nbformat
 # (tests/test_autograde.py checks that they agree).
 DEFAULT_LIMITS = {"cell_timeout": 60.0, "notebook_timeout": 600.0, "cpu_seconds": 600, "memory_bytes": 2 * 2**30,
                   "processes": 64, "output_bytes": 2**20, "file_bytes": 64 * 2**20}
 
 
-def configure_grade(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``course grade``."""
     d = argparse.Namespace(**DEFAULT_LIMITS)
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
                         help="folder or .zip of submissions (nbgrader layout, Canvas/Moodle export, flat notebooks)")
     parser.add_argument("--out", type=Path, required=True, metavar="OUT",
                         help="grading workspace, outside the repository (created, or resumed if it exists)")
-    parser.add_argument("--jobs", type=_positive(int, "2"), default=1, metavar="N",
+    parser.add_argument("--jobs", type=whole_number(1, "2"), default=1, metavar="N",
                         help="submissions executed at once on this machine (default 1)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="run the submissions on a Dask cluster instead, e.g. tcp://10.0.0.5:8786 "
@@ -70,19 +43,19 @@ def configure_grade(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unsafe", action="store_true",
                         help="run student code WITHOUT a sandbox when bubblewrap is unavailable (trusted code only)")
     limits = parser.add_argument_group("limits per submission")
-    limits.add_argument("--cell-timeout", type=_positive(float, "60"), default=d.cell_timeout, metavar="S",
+    limits.add_argument("--cell-timeout", type=positive_number("60"), default=d.cell_timeout, metavar="S",
                         help=f"wall seconds per cell (default {d.cell_timeout:g})")
-    limits.add_argument("--notebook-timeout", type=_positive(float, "600"), default=d.notebook_timeout,
+    limits.add_argument("--notebook-timeout", type=positive_number("600"), default=d.notebook_timeout,
                         metavar="S", help=f"wall seconds per notebook (default {d.notebook_timeout:g})")
-    limits.add_argument("--cpu-seconds", type=_positive(int, "600"), default=d.cpu_seconds, metavar="S",
+    limits.add_argument("--cpu-seconds", type=whole_number(1, "600"), default=d.cpu_seconds, metavar="S",
                         help=f"CPU seconds per process (default {d.cpu_seconds})")
-    limits.add_argument("--memory", type=parse_size, default=d.memory_bytes, metavar="SIZE",
+    limits.add_argument("--memory", type=byte_size, default=d.memory_bytes, metavar="SIZE",
                         help=f"address space per process, e.g. 1.5G (default {d.memory_bytes / 2**30:g}G)")
-    limits.add_argument("--processes", type=_positive(int, "64"), default=d.processes, metavar="N",
+    limits.add_argument("--processes", type=whole_number(1, "64"), default=d.processes, metavar="N",
                         help=f"processes and threads (default {d.processes})")
-    limits.add_argument("--output", type=parse_size, default=d.output_bytes, metavar="SIZE", dest="output_bytes",
+    limits.add_argument("--output", type=byte_size, default=d.output_bytes, metavar="SIZE", dest="output_bytes",
                         help=f"cell output kept per notebook (default {d.output_bytes / 2**20:g}M)")
-    limits.add_argument("--file-size", type=parse_size, default=d.file_bytes, metavar="SIZE", dest="file_bytes",
+    limits.add_argument("--file-size", type=byte_size, default=d.file_bytes, metavar="SIZE", dest="file_bytes",
                         help=f"largest file written, and size of /tmp (default {d.file_bytes / 2**20:g}M)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -105,12 +78,11 @@ def _progress_bar(enabled: bool):
     return make
 
 
-def run_grade(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Grade the class; exit 0 when every mapped submission has its row, 1 when some must be run again."""
-    from course_utils.autograde import GradeError, Runner, grade_class
-    from course_utils.cli import CommandFailed, UsageError
-    from course_utils.release import display_path
-    from course_utils.sandbox import Limits, SandboxUnavailable, detect
+    from course_utils.instructor.autograde import GradeError, Runner, grade_class
+    from course_utils.instructor.release import display_path
+    from course_utils.instructor.sandbox.backend import Limits, SandboxUnavailable, detect
 
     if not args.submissions.exists():
         raise UsageError(f"argument SUBMISSIONS: no such folder or zip {str(args.submissions)!r}")
@@ -150,3 +122,7 @@ def run_grade(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+COMMAND = Command("grade", "autograde submissions in a sandbox: grades.csv, feedback and a class report",
+                  configure, run)

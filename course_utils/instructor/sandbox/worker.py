@@ -1,8 +1,7 @@
 """Run one untrusted notebook inside the sandbox and report each code cell as it finishes.
 
-`course_utils.sandbox` starts this module inside bubblewrap (or, with ``--unsafe``, directly) as
-``python -I -c "...; from course_utils.sandbox_worker import main; sys.exit(main())"`` (see
-``sandbox.WORKER_BOOT``); ``-I`` keeps the student's folder (the current
+`course_utils.instructor.sandbox.backend` starts this module inside bubblewrap (or, with ``--unsafe``, directly) as
+``python -I -m course_utils.instructor.sandbox.worker``; ``-I`` keeps the student's folder (the current
 directory) and ``PYTHON*`` variables out of *this* process's imports, so a ``json.py`` or a fake
 ``course_utils/`` among a student's files cannot replace the worker. The kernel it starts is the
 student's and runs the student's code; the worker only reads that kernel's messages.
@@ -34,7 +33,12 @@ import signal
 import sys
 from time import monotonic
 
-import nbformat
+if __name__ == "__main__":
+    # nbformat imports jsonschema, which then builds a grammar for one URI format (about 1 s of every run); the
+    # worker never validates a notebook, and jsonschema skips that format when rfc3987_syntax is absent.
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402 (after the line above)
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError

@@ -17,17 +17,13 @@ call these functions, so both print the same tables.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -84,13 +80,13 @@ PUBLISHED: dict[str, tuple[Published, ...]] = {
 
 
 def gan_config(name: str, data: str, seed: int, *, quick: bool = False, row: GANBench | None = None):
-    """The :class:`~course_utils.train.GANConfig` of benchmark row ``name`` on ``data``.
+    """The :class:`~course_utils.training.GANConfig` of benchmark row ``name`` on ``data``.
 
     ``row`` replaces the row of :data:`MODE_COVERAGE_CONFIGS` (to try a configuration without editing
     the table). ``quick`` keeps the model and the loss but trains for :data:`QUICK_STEPS` steps on
     1,000 points.
     """
-    from course_utils.train import GANConfig
+    from course_utils.training import GANConfig
 
     if row is None and name not in MODE_COVERAGE_CONFIGS:
         raise ValueError(f"unknown configuration {name!r}; choose from {', '.join(MODE_COVERAGE_CONFIGS)}")
@@ -159,26 +155,6 @@ def environment() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
-def write_json_atomic(path: str | os.PathLike, value: Any) -> Path:
-    """Write ``value`` as strict JSON (NaN and infinities as null) to a temporary file beside ``path``,
-    then rename it over ``path``: a reader never sees half a file."""
-    from course_utils.cli_train import without_nan  # the same strict-JSON rule as course train's files
-
-    path = Path(path)
-    text = json.dumps(without_nan(value), indent=1, sort_keys=True, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def single_thread() -> None:
     """One math thread in this process: parallel benchmark runs do not fight over cores, and a run's
     wall time does not depend on how many others share the machine's thread pool."""
@@ -208,7 +184,7 @@ def run_mode_coverage(name: str, data: str, seed: int, *, device: str = "cpu", q
     """
     from course_utils.device import get_device
     from course_utils.metrics import mode_coverage
-    from course_utils.train import MODE_DATA, TrainingDiverged, sample_gan, train_gan_models
+    from course_utils.training import MODE_DATA, TrainingDiverged, sample_gan, train_gan_models
 
     config = gan_config(name, data, seed, quick=quick, row=row)
     device = get_device(device)
@@ -335,8 +311,8 @@ ELBO_DRAWS = 10  # z draws per test image averaged in the held-out −ELBO
 
 
 def vae_configs(seed: int, *, quick: bool = False):
-    """``(course, reference)`` :class:`~course_utils.train.VAEConfig` for one seed."""
-    from course_utils.train import VAEConfig
+    """``(course, reference)`` :class:`~course_utils.training.VAEConfig` for one seed."""
+    from course_utils.training import VAEConfig
 
     course = VAEConfig.preset("digits", seed=seed)
     if quick:
@@ -364,7 +340,7 @@ def _describe_vae(config) -> str:
 def _train_vae_timed(config, train: Tensor, device: torch.device, budget: float | None):
     """``train_vae_models`` on ``train``, stopped after ``budget`` seconds (None: after config.steps);
     returns ``(history, models, wall seconds)``."""
-    from course_utils.train import train_vae_models
+    from course_utils.training import train_vae_models
 
     start = time.perf_counter()
 
@@ -483,7 +459,7 @@ def _adam(params, config, variant: str) -> torch.optim.Optimizer:
 
 def _gan_step_fn(variant: str, device: torch.device, quick: bool) -> Callable[[], object]:
     """One WGAN-GP generator update on the grid (5 critic updates, then one of G), as ``variant`` runs it."""
-    from course_utils import train as T
+    from course_utils.training import loop as T
 
     config = T.GANConfig.preset("wgan-gp", "grid", n_data=2_000 if quick else 50_000)
     T.seed_everything(0)
@@ -531,7 +507,7 @@ def _one_call_critic_step(generator: nn.Module, critic: nn.Module, optimizer: to
 def _vae_step_fn(variant: str, device: torch.device, quick: bool) -> Callable[[], object]:
     """One Adam step of the course's digits VAE on a batch of 128, as ``variant`` runs it."""
     from course_utils import losses
-    from course_utils import train as T
+    from course_utils.training import loop as T
 
     config = T.VAEConfig.preset("digits", amp=variant == "amp")
     T.seed_everything(0)

@@ -5,7 +5,7 @@ gloo on the CPU.
 
 ``torchrun`` starts one process (a *rank*) per GPU, or per CPU worker, and tells each who it is through
 the environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``). The
-``train_*`` loops of :mod:`course_utils.train` then:
+``train_*`` loops of :mod:`course_utils.training` then:
 
 - hold a full copy of the models on every rank; the same seed makes the weights identical, and DDP
   broadcasts rank 0's at the start anyway;

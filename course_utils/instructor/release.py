@@ -1,6 +1,6 @@
 """Turn the instructor notebooks in ``solutions/`` into the student notebooks in ``chapters/``.
 
-Two jobs, both on top of nbgrader's own machinery (validation lives in ``course_utils.validation``):
+Two jobs, both on top of nbgrader's own machinery (validation lives in ``course_utils.instructor.validation``):
 
 - :func:`check_source_notebook` catches the mistakes that make ``nbgrader generate_assignment``
   fail late, obscurely, or not at all (a solution left in a cell not marked as one, an unbalanced
@@ -32,9 +32,8 @@ import nbformat
 from nbformat.warnings import MissingIDFieldWarning
 from traitlets.config import Config
 
-CONFIG_FILE = "nbgrader_config.py"
-SOURCE_DIR = "solutions"
-RELEASE_DIR = "chapters"
+from course_utils._layout import CONFIG_FILE, RELEASE_DIR, SOURCE_DIR
+
 # Used when no nbgrader_config.py is found; the course's config sets the same value explicitly.
 DEFAULT_CELL_TIMEOUT = 120
 # Never copied into a release (nbgrader's CourseDirectory.ignore, plus macOS litter).
@@ -63,36 +62,6 @@ class ReleaseError(ValueError):
 
 # ----------------------------------------------------------------------------------------------
 # course layout
-
-
-def find_course_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """Return the nearest folder, from ``start`` upwards, that holds ``nbgrader_config.py``.
-
-    Parameters
-    ----------
-    start : path-like, optional
-        Where to start looking; the current working directory by default.
-
-    Returns
-    -------
-    pathlib.Path
-        The course root (absolute).
-
-    Raises
-    ------
-    FileNotFoundError
-        When neither ``start`` nor any of its parents holds ``nbgrader_config.py``.
-    """
-    here = Path.cwd() if start is None else Path(start)
-    here = here.resolve()
-    if here.is_file():
-        here = here.parent
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise FileNotFoundError(
-        f"no {CONFIG_FILE} in {here} or any folder above it; run this from inside the course repository"
-    )
 
 
 def load_nbgrader_config(root: str | os.PathLike[str] | None) -> Config:
@@ -415,7 +384,7 @@ def _generate(assignment_id: str, course: Path, config: Config) -> Path:
     cfg.CourseDirectory.assignment_id = assignment_id
     cfg.CourseDirectory.student_id = "."
     cfg.CourseDirectory.notebook_id = "*"
-    with captured_log("course_utils.release.nbgrader") as (logger, buffer), _fast_gradebook():
+    with captured_log("course_utils.instructor.release.nbgrader") as (logger, buffer), _fast_gradebook():
         coursedir = CourseDirectory(config=cfg, log=logger)
         converter = GenerateAssignment(coursedir=coursedir, config=cfg, log=logger)
         converter.force = True

@@ -17,7 +17,7 @@ bubblewrap (``bwrap``, the sandbox Flatpak uses), not a home-made one:
 - rlimits set with ``prlimit`` on everything inside: CPU seconds, address space, processes,
   file size.
 
-Inside, ``course_utils.sandbox_worker`` executes the notebook with nbclient; see there for the
+Inside, ``course_utils.instructor.sandbox.worker`` executes the notebook with nbclient; see there for the
 output budget, the per-cell timeout and the kernel restarts.
 
 >>> backend = detect()                                   # doctest: +SKIP
@@ -49,6 +49,7 @@ from typing import Protocol
 import nbformat
 
 import course_utils
+from course_utils.instructor.sandbox import worker
 
 SANDBOX_UID_BASE = 61000  # uid of slot k is 61000 + k when grading as root (no passwd entry needed)
 MAX_SLOTS = 1000  # slots 0..999, so uids stay within 61000..61999
@@ -119,15 +120,10 @@ class Backend(Protocol):
 # What runs inside
 
 
-# -I: the worker's imports ignore the current directory (the student's folder) and PYTHON* variables.
-# rfc3987_syntax made absent: nbformat imports jsonschema, which then builds a grammar for one URI format
-# (about 1 s of every run); the worker never validates a notebook, and jsonschema skips that format.
-WORKER_BOOT = ("import sys; sys.modules['rfc3987_syntax'] = None; "
-               "from course_utils.sandbox_worker import main; sys.exit(main())")
-
-
 def _worker_argv() -> list[str]:
-    return [sys.executable, "-I", "-c", WORKER_BOOT]
+    # -I: the worker's imports ignore the current directory (the student's folder) and PYTHON* variables.
+    # -m, not a path: the worker is found in the installed, read-only course_utils, never among a student's files.
+    return [sys.executable, "-I", "-m", worker.__name__]
 
 
 def _prlimit_argv(limits: Limits, nproc: int) -> list[str]:
@@ -168,7 +164,7 @@ def _run(argv: list[str], *, limits: Limits, notebook: nbformat.NotebookNode, en
     """Start ``argv`` (ending in the worker), feed it the notebook, collect its cells, kill it at the limit.
 
     ``private_pids``: the worker runs in a pid namespace of its own, so it may kill every process
-    there that is not itself or the kernel (see ``sandbox_worker.reap_strays``).
+    there that is not itself or the kernel (see ``worker.reap_strays``).
     """
     start = time.monotonic()
     request = _request(notebook, limits, start) | {"reap_strays": private_pids}

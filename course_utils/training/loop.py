@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -38,12 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import distributed, losses
-from .data import load_digits, make_grid, make_moons_data, make_ring, make_swiss_roll_2d
-from .device import get_device, seed_everything
-from .distributions import grid_centers, ring_centers
-from .metrics import held_out_elbo, mode_coverage
-from .models import (
+from course_utils import losses
+from course_utils._io import atomic_write
+from course_utils.data import load_digits, make_grid, make_moons_data, make_ring, make_swiss_roll_2d
+from course_utils.device import get_device, seed_everything
+from course_utils.distributions import grid_centers, ring_centers
+from course_utils.metrics import held_out_elbo, mode_coverage
+from course_utils.models import (
     MLPVAE,
     ConvDiscriminator,
     ConvGenerator,
@@ -53,6 +53,7 @@ from .models import (
     PackedDiscriminator,
     mlp,
 )
+from course_utils.training import distributed
 
 Tensor = torch.Tensor
 GANLoss = Literal["gan", "minimax", "wgan", "wgan-gp"]
@@ -667,21 +668,9 @@ def _set_rng_state(state: dict[str, Any], train_rng: torch.Generator) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: a reader (or a crash)
-    never sees half a checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(checkpoint, fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    """``torch.save`` through :func:`course_utils._io.atomic_write`: a reader (or a crash) never sees half a
+    checkpoint."""
+    return atomic_write(path, lambda fh: torch.save(checkpoint, fh))
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, Any]:

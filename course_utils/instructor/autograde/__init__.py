@@ -56,7 +56,8 @@ import nbformat
 from nbgrader import utils as nbutils
 from nbgrader.preprocessors import OverwriteCells
 
-from course_utils.release import (
+from course_utils._io import atomic_write_text
+from course_utils.instructor.release import (
     IGNORE_PATTERNS,
     RELEASE_DIR,
     SOURCE_DIR,
@@ -67,7 +68,7 @@ from course_utils.release import (
     last_error_line,
     load_nbgrader_config,
 )
-from course_utils.submissions import Collection, Submission, Unmapped, find_submissions, unpack_zip
+from course_utils.instructor.submissions import Collection, Submission, Unmapped, find_submissions, unpack_zip
 
 # nbgrader's CsvExportPlugin columns, in its order; ours follow.
 NBGRADER_CSV_KEYS = ("assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
@@ -75,7 +76,7 @@ NBGRADER_CSV_KEYS = ("assignment", "duedate", "timestamp", "student_id", "last_n
 EXTRA_CSV_KEYS = ("status", "note")
 CSV_KEYS = NBGRADER_CSV_KEYS + EXTRA_CSV_KEYS
 
-# The sandbox's outcomes (course_utils.sandbox.Execution.status).
+# The sandbox's outcomes (course_utils.instructor.sandbox.backend.Execution.status).
 EXECUTION_STATUSES = ("ok", "cell-timeout", "notebook-timeout", "kernel-died", "sandbox-error")
 # Submissions that cannot be run at all: graded 0 with the reason.
 UNGRADABLE_STATUSES = ("invalid-notebook", "wrong-chapter", "not-a-notebook", "no-notebook")
@@ -95,30 +96,6 @@ class GradeError(RuntimeError):
 
 # ----------------------------------------------------------------------------------------------
 # files
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A reader (or a rerun after a kill) sees the old file or the new one, never half of one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def sha256_of(path: Path) -> str:
@@ -290,7 +267,7 @@ def _sanitize(nb: nbformat.NotebookNode, ws: Workspace, sub: Submission, config)
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec
 
     resources = _resources(ws, sub)
-    with captured_log("course_utils.autograde.sanitize") as (logger, _):
+    with captured_log("course_utils.instructor.autograde.sanitize") as (logger, _):
         for cls in (ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreCells, CheckCellMetadata):
             nb, resources = cls(config=config, log=logger)(nb, resources)  # __call__ honours `enabled`
     return nb
@@ -389,7 +366,7 @@ def prepare(ws: Workspace, sub: Submission, config) -> Job | dict:
     The result dict (for a submission that cannot be run) has ``status`` in ``UNGRADABLE_STATUSES``
     and a ``message`` saying why.
     """
-    from course_utils.grade_report import scan_flags
+    from course_utils.instructor.class_report import scan_flags
 
     copied = _copy_submission(ws, sub)
     digest = sha256_of(copied)
@@ -459,7 +436,7 @@ def execute_in_fresh_folder(backend, notebook: nbformat.NotebookNode, files: Map
 
 
 SLOT_LOCK_DIR = "course-grade-slots"  # under the system temp folder: one lock file per sandbox slot
-MAX_SLOT = 999  # course_utils.sandbox.MAX_SLOTS - 1
+MAX_SLOT = 999  # course_utils.instructor.sandbox.backend.MAX_SLOTS - 1
 
 
 @contextlib.contextmanager
@@ -491,12 +468,13 @@ def claim_slot(preferred: int = 0) -> Iterator[int]:
 
 
 def execute_remote(notebook_json: str, files: Mapping[str, bytes], limits, backend: str) -> dict:
-    """What a Dask worker runs: :func:`course_utils.sandbox.execute_notebook` in a fresh folder on the worker.
+    """What a Dask worker runs: :func:`~course_utils.instructor.sandbox.backend.execute_notebook` in a fresh
+    folder on the worker.
 
     The notebook and the student's files travel with the task; the slot is one that no other
     sandbox on the worker's machine holds (:func:`claim_slot`).
     """
-    from course_utils import sandbox
+    from course_utils.instructor.sandbox import backend as sandbox
 
     workdir = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
@@ -590,8 +568,8 @@ def is_done(ws: Workspace, sub: Submission) -> bool:
 class Runner:
     """How phase A runs: ``jobs`` local threads with ``backend``, or a Dask ``scheduler``."""
 
-    backend: object  # course_utils.sandbox.Backend
-    limits: object  # course_utils.sandbox.Limits
+    backend: object  # course_utils.instructor.sandbox.backend.Backend
+    limits: object  # course_utils.instructor.sandbox.backend.Limits
     jobs: int = 1
     scheduler: str | None = None
 
@@ -702,7 +680,7 @@ def save_grades(ws: Workspace, result: dict, config) -> None:
     nb = nbformat.read(ws.work(student, chapter) / EXECUTED_FILE, as_version=4)
     resources = {"nbgrader": {"notebook": chapter, "assignment": chapter, "student": student,
                               "db_url": ws.db_url}}
-    with captured_log("course_utils.autograde.save") as (logger, _), warnings.catch_warnings():
+    with captured_log("course_utils.instructor.autograde.save") as (logger, _), warnings.catch_warnings():
         # nbgrader's own session use makes SQLAlchemy warn about autoflush; the grades are saved regardless
         warnings.simplefilter("ignore", category=Warning)
         for cls in (IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
@@ -738,7 +716,7 @@ def write_feedback(ws: Workspace, student: str, chapter: str, config) -> Path:
     cfg.CourseDirectory.assignment_id = chapter
     cfg.CourseDirectory.student_id = student
     cfg.CourseDirectory.notebook_id = "*"
-    with captured_log("course_utils.autograde.feedback") as (logger, buffer), _fast_gradebook():
+    with captured_log("course_utils.instructor.autograde.feedback") as (logger, buffer), _fast_gradebook():
         coursedir = CourseDirectory(config=cfg, log=logger)
         converter = GenerateFeedback(coursedir=coursedir, config=cfg, log=logger)
         converter.force = True
@@ -930,7 +908,7 @@ def grade_class(
     -------
     GradeRun
     """
-    from course_utils.grade_report import write_report
+    from course_utils.instructor.class_report import write_report
 
     root, out = Path(root).resolve(), Path(out).resolve()
     with workspace_lock(out):
