@@ -314,6 +314,37 @@ def check_environment(root: Path | None) -> Finding:
                    "run `make doctor` in the course folder: it creates .venv from constraints.txt, uses it")
 
 
+def check_package_source(root: Path | None, imported: Path | None = None) -> Finding:
+    """Is the ``course_utils`` that Python imports the one in this checkout?
+
+    One ``.venv`` shared by two checkouts (or an editable install made from another clone) silently runs
+    the other checkout's code: the tests pass or fail on code you are not editing.
+
+    Parameters
+    ----------
+    root : pathlib.Path or None
+        The course root (the checkout), if known.
+    imported : pathlib.Path, optional
+        The folder of the imported package; ``course_utils.__file__``'s by default.
+
+    Returns
+    -------
+    Finding
+        ok when it is ``<root>/course_utils`` (or no checkout is known), a problem otherwise.
+    """
+    import course_utils
+
+    imported = (imported or Path(course_utils.__file__).parent).resolve()
+    if root is None:
+        return Finding("course_utils", "ok", f"imported from {imported}")
+    expected = (Path(root) / "course_utils").resolve()
+    if imported == expected:
+        return Finding("course_utils", "ok", f"this checkout's ({imported})")
+    return Finding("course_utils", "problem", f"imported from {imported}, not from this checkout's {expected}",
+                   f"install this checkout into the environment: {sys.executable} -m pip install --no-deps -e "
+                   f"{Path(root).resolve()} (or give each checkout its own .venv)")
+
+
 def check_chromium() -> Finding:
     """Is Debian's chromium there for the real-browser test (nothing else needs it)?
 
@@ -347,7 +378,8 @@ def diagnose(root: str | os.PathLike[str] | None = None) -> list[Finding]:
     -------
     list of Finding
         Python, package versions, the training device, the CUDA build, the JupyterLab extensions,
-        the notebook kernel, the environment and chromium, in that order.
+        the notebook kernel, the environment, where ``course_utils`` is imported from and chromium,
+        in that order.
     """
     if root is None:
         from course_utils._layout import find_course_root
@@ -358,7 +390,8 @@ def diagnose(root: str | os.PathLike[str] | None = None) -> list[Finding]:
             root = None
     findings = [check_python(), *check_packages(), check_device(), check_cuda_build(),
                 *check_lab_extensions(), check_kernel(),
-                check_environment(Path(root) if root is not None else None), check_chromium()]
+                check_environment(Path(root) if root is not None else None),
+                check_package_source(Path(root) if root is not None else None), check_chromium()]
     return findings
 
 

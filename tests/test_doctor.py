@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from course_utils import doctor
 from course_utils.cli import main
@@ -20,7 +21,7 @@ def test_diagnose_returns_every_check() -> None:
     findings = diagnose()
     assert all(isinstance(f, Finding) for f in findings)
     names = [f.name for f in findings]
-    for name in ("python", *doctor.PACKAGES, "device", "cuda", "kernel", "environment", "chromium"):
+    for name in ("python", *doctor.PACKAGES, "device", "cuda", "kernel", "environment", "course_utils", "chromium"):
         assert name in names
     assert sum(name.startswith("lab: ") for name in names) == len(doctor.LAB_EXTENSIONS)
     assert all(f.fix for f in findings if f.status == "problem")
@@ -106,6 +107,17 @@ def test_environment_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert doctor.check_environment(tmp_path / "elsewhere").status == "note"
     monkeypatch.setattr(sys, "base_prefix", str(tmp_path / ".venv"))
     assert doctor.check_environment(tmp_path / "elsewhere").status == "problem"
+
+
+def test_a_course_utils_from_another_checkout_is_a_problem(tmp_path: Path) -> None:
+    """Does doctor notice when the imported course_utils is another checkout's (a .venv shared by two clones)?"""
+    here = doctor.check_package_source(REPO_ROOT)
+    assert (here.status, here.name) == ("ok", "course_utils")
+    other = doctor.check_package_source(tmp_path, imported=REPO_ROOT / "course_utils")
+    assert other.status == "problem"
+    assert str(REPO_ROOT / "course_utils") in other.detail and str(tmp_path / "course_utils") in other.detail
+    assert f"pip install --no-deps -e {tmp_path}" in other.fix
+    assert doctor.check_package_source(None).status == "ok"  # outside a checkout there is nothing to compare
 
 
 def test_a_foreign_python3_kernel_is_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
