@@ -46,7 +46,7 @@ grade: $(STAMP)
 doctor: $(STAMP)
 	$(BIN)/course doctor
 
-# The benchmarks of issue 3 (`course bench`, the same as benchmarks/*.py): about 25 min on 2 quiet
+# The training benchmarks (`course bench`, the same as benchmarks/*.py): about 25 min on 2 quiet
 # cores. Tables on stdout, JSON in benchmarks/results/. `make bench BENCH_ARGS=--quick` checks the
 # pipeline in a minute; BENCH_JOBS mode-coverage runs go in parallel, one single-threaded process each.
 BENCH_JOBS ?= 2

@@ -1,4 +1,4 @@
-"""The benchmarks of issue 3 (`course_utils.bench`, `course bench`): statistics, tables, JSON, errors.
+"""The training benchmarks (`course_utils.bench`, `course bench`): statistics, tables, JSON, errors.
 
 No timing assertions: the numbers of a --quick run mean nothing; what is checked is that the
 pipeline runs end to end and reports what it says it reports.
@@ -16,6 +16,7 @@ import scipy.stats
 from conftest import one_line_error
 
 from course_utils import bench
+from course_utils.bench import throughput
 from course_utils.cli import COMMANDS, main
 from course_utils.training import GANConfig
 
@@ -202,7 +203,7 @@ def test_one_call_critic_step_is_train_pys_critic_step() -> None:
     generator, critic = T.build_gan(config, 2)
     real = torch.randn(64, 2)
     results = []
-    for step in (T.gan_critic_step, bench._one_call_critic_step):
+    for step in (T.gan_critic_step, throughput._one_call_critic_step):
         d = copy.deepcopy(critic)
         optimizer = torch.optim.Adam(d.parameters(), lr=config.lr, betas=config.betas)
         out = step(generator, d, optimizer, real, config, torch.Generator().manual_seed(3))

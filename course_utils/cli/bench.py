@@ -1,4 +1,4 @@
-"""``course bench``: the course's benchmarks (issue 3), the same code as ``benchmarks/*.py``.
+"""``course bench``: the course's benchmarks (mode coverage, VAE, throughput), the same code as ``benchmarks/*.py``.
 
     course bench mode-coverage [--seeds 10] [--jobs 2] [--configs gan,wgan-gp,best] [--data ring,grid]
     course bench vae-digits [--seeds 3]
@@ -58,6 +58,45 @@ def _check_out(out: Path | None) -> None:
         raise UsageError(f"argument --out: no folder {str(out.parent)!r}; create it first")
 
 
+def _mode_coverage(args: argparse.Namespace, configs: list[str], seeds: list[int], device: str):
+    """Records, summary, table and extra JSON fields of the mode-coverage benchmark, one line per run as it ends."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from course_utils import bench
+
+    def progress(record: dict) -> None:
+        outcome = (f"diverged ({record['error']})" if record["error"] else
+                   f"{record['modes']}/{record['n_modes']} modes, {100 * record['high_quality']:.1f}% high quality")
+        print(f"  {record['data']} {record['config']} seed {record['seed']}: {outcome}, {record['wall_s']:.1f} s",
+              flush=True)
+
+    try:
+        records = bench.run_mode_coverage_suite(configs, args.data, seeds, device=device, quick=args.quick,
+                                                jobs=args.jobs, on_record=progress)
+    except BrokenProcessPool:
+        raise CommandFailed(f"a benchmark process died (out of memory?); rerun with fewer than "
+                            f"--jobs {args.jobs}") from None
+    summary = bench.summarize_mode_coverage(records)
+    table = bench.format_mode_coverage(summary, jobs=args.jobs, device=device, seeds=len(seeds))
+    published = {data: [row._asdict() for row in rows] for data, rows in bench.PUBLISHED.items()}
+    return records, summary, table, {"jobs": args.jobs, "samples": bench.N_SAMPLES, "published": published}
+
+
+def _vae_digits(args: argparse.Namespace, seeds: list[int], device: str):
+    from course_utils import bench
+
+    records = [record for seed in seeds for record in bench.run_vae_digits(seed, device=device, quick=args.quick)]
+    summary = bench.summarize_vae(records)
+    return records, summary, bench.format_vae(summary, device=device), {"target_met": bench.vae_target_met(summary)}
+
+
+def _throughput(args: argparse.Namespace, device: str):
+    from course_utils import bench
+
+    records = bench.run_throughput(device=device, quick=args.quick)
+    return records, records, bench.format_throughput(records, device=device), {}
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one benchmark, print its table, and write ``--out`` when given."""
     _check_out(args.out)
@@ -75,45 +114,19 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(f"argument --device: {error}") from None
     seeds = list(range(args.seeds or DEFAULT_SEEDS[args.benchmark]))
-    result: dict = {"benchmark": args.benchmark, "quick": args.quick, "device": device.type,
-                    "seeds": seeds, "environment": bench.environment()}
     if args.benchmark == "mode-coverage":
-        def progress(record: dict) -> None:
-            outcome = (f"diverged ({record['error']})" if record["error"] else
-                       f"{record['modes']}/{record['n_modes']} modes, {100 * record['high_quality']:.1f}% high quality")
-            print(f"  {record['data']} {record['config']} seed {record['seed']}: {outcome}, {record['wall_s']:.1f} s",
-                  flush=True)
-
-        from concurrent.futures.process import BrokenProcessPool
-
-        try:
-            records = bench.run_mode_coverage_suite(configs, args.data, seeds, device=device.type,
-                                                    quick=args.quick, jobs=args.jobs, on_record=progress)
-        except BrokenProcessPool:
-            raise CommandFailed(f"a benchmark process died (out of memory?); rerun with fewer than "
-                                f"--jobs {args.jobs}") from None
-        summary = bench.summarize_mode_coverage(records)
-        table = bench.format_mode_coverage(summary, jobs=args.jobs, device=device.type, seeds=len(seeds))
-        published = {data: [row._asdict() for row in rows] for data, rows in bench.PUBLISHED.items()}
-        result |= {"jobs": args.jobs, "samples": bench.N_SAMPLES, "published": published}
-    elif args.benchmark == "vae-digits":
-        torch.set_num_threads(1)  # like the mode-coverage runs: one core each, comparable times
-        records = []
-        for seed in seeds:
-            records += bench.run_vae_digits(seed, device=device.type, quick=args.quick)
-        summary = bench.summarize_vae(records)
-        table = bench.format_vae(summary, device=device.type)
-        result["target_met"] = bench.vae_target_met(summary)
+        records, summary, table, extra = _mode_coverage(args, configs, seeds, device.type)
     else:
-        torch.set_num_threads(1)
-        records = bench.run_throughput(device=device.type, quick=args.quick)
-        summary = records
-        table = bench.format_throughput(records, device=device.type)
+        torch.set_num_threads(1)  # like the mode-coverage runs: one core each, comparable times
+        records, summary, table, extra = (_vae_digits(args, seeds, device.type) if args.benchmark == "vae-digits"
+                                          else _throughput(args, device.type))
     if args.quick:
         table += "\n--quick: a tiny configuration that checks the pipeline; its numbers mean nothing."
     print(table)
     if args.out is not None:
-        atomic_write_json(args.out, result | {"records": records, "summary": summary})
+        result = {"benchmark": args.benchmark, "quick": args.quick, "device": device.type, "seeds": seeds,
+                  "environment": bench.environment(), **extra, "records": records, "summary": summary}
+        atomic_write_json(args.out, result)
         print(f"wrote {args.out}")
     return 0
 
