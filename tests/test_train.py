@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from course_utils import training as T
 from course_utils.training import (
     ClassifierConfig,
     GANConfig,
@@ -23,7 +24,7 @@ from course_utils.training import (
     train_gan_models,
     train_vae_models,
 )
-from course_utils.training import loop as T
+from course_utils.training.steps import build_optimizer
 
 # small models and data sets: each run takes a fraction of a second on one core
 TINY = dict(hidden=32, depth=2, n_data=2_000, batch_size=64, log_every=1, eval_every=10)
@@ -276,7 +277,7 @@ def test_lr_multiplier_is_a_linear_decay_to_zero_over_the_last_steps() -> None:
     assert T.lr_multiplier(replace(config, lr_decay=1.0), 0) == 1.0  # decays from the first step: 10/10
     config = tiny_gan("gan", steps=10, lr_decay=0.4, n_critic=2, lr=1e-3)
     generator, critic = T.build_gan(config, 2)
-    opt_g, opt_d = T._optimizer(config, generator.parameters()), T._optimizer(config, critic.parameters())
+    opt_g, opt_d = build_optimizer(config, generator.parameters()), build_optimizer(config, critic.parameters())
     rng = torch.Generator().manual_seed(0)
     for k in range(10):
         for _ in range(2):

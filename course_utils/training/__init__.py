@@ -1,41 +1,52 @@
-"""Training: frozen configs and presets, one-step functions, the loop, checkpoints, sampling, torchrun."""
+"""Training, one module per concern, each importing only those above it:
 
-from course_utils.training.loop import (
-    CHECKPOINT_NAME,
+- :mod:`.config`: the frozen configs (:class:`GANConfig`, :class:`VAEConfig`, :class:`ClassifierConfig`)
+  and their presets;
+- :mod:`.history`: what a run records (:class:`History`) and :class:`TrainingDiverged`;
+- :mod:`.batches`: the training set on the device, the random streams, the batches;
+- :mod:`.steps`: one optimisation step of each model, the models and optimizers, the lr schedule, autocast;
+- :mod:`.sampling`: samples of a trained GAN (with discriminator rejection sampling);
+- :mod:`.evaluation`: the History's metrics (mode coverage, held-out ELBO and accuracy);
+- :mod:`.checkpoint`: saving a run and resuming it exactly;
+- :mod:`.loop`: the loop and the ``train_*`` entry points;
+- :mod:`.distributed`: data-parallel training under torchrun.
+"""
+
+from course_utils.training.batches import load_training_data
+from course_utils.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from course_utils.training.config import (
     COVERAGE_SAMPLES,
     DATA_NAMES,
-    DRS_BURN_IN,
-    DRS_EPS,
     GAN_LOSSES,
     GAN_PRESETS,
     MODE_DATA,
     TOY_DATA,
-    Callback,
     ClassifierConfig,
     DataName,
     GANConfig,
     GANLoss,
-    History,
-    TrainingDiverged,
     VAEConfig,
-    accuracy,
-    build_gan,
-    build_vae,
-    classifier_step,
-    gan_critic_step,
-    gan_generator_step,
-    generate,
-    load_checkpoint,
-    load_training_data,
-    lr_multiplier,
-    sample_gan,
-    save_checkpoint,
+)
+from course_utils.training.evaluation import accuracy
+from course_utils.training.history import Callback, History, TrainingDiverged
+from course_utils.training.loop import (
+    TrainOptions,
     train_classifier,
     train_classifier_models,
     train_gan,
     train_gan_models,
     train_vae,
     train_vae_models,
+)
+from course_utils.training.sampling import DRS_BURN_IN, DRS_EPS, generate, sample_gan
+from course_utils.training.steps import (
+    autocast_for,
+    build_gan,
+    build_vae,
+    classifier_step,
+    gan_critic_step,
+    gan_generator_step,
+    lr_multiplier,
     vae_step,
 )
 
@@ -55,9 +66,11 @@ __all__ = [
     "GANConfig",
     "GANLoss",
     "History",
+    "TrainOptions",
     "TrainingDiverged",
     "VAEConfig",
     "accuracy",
+    "autocast_for",
     "build_gan",
     "build_vae",
     "classifier_step",

@@ -1,0 +1,226 @@
+"""One optimisation step of each model (:func:`gan_critic_step`, :func:`gan_generator_step`,
+:func:`vae_step`, :func:`classifier_step`), and what a step needs: the models and optimizers a config
+builds, the GAN's learning-rate schedule, and bf16 autocast (:func:`autocast_for`)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_utils import losses
+from course_utils.models import (
+    MLPVAE,
+    ConvDiscriminator,
+    ConvGenerator,
+    ConvVAE,
+    MLPDiscriminator,
+    MLPGenerator,
+    PackedDiscriminator,
+    mlp,
+)
+from course_utils.training.config import ClassifierConfig, GANConfig, VAEConfig
+
+Tensor = torch.Tensor
+
+
+# ============================================================================ models and optimizers
+def build_gan(config: GANConfig, data_dim: int) -> tuple[nn.Module, nn.Module]:
+    """``(generator, critic)`` for ``config``: MLPs for 2-D data, conv nets for digits."""
+    if config.data == "digits":
+        critic: nn.Module = ConvDiscriminator(image_size=8, width=config.hidden)
+        generator: nn.Module = ConvGenerator(config.latent_dim, image_size=8, width=config.hidden)
+    else:
+        # a packed D reads pack samples side by side: its input is pack·D wide
+        critic = MLPDiscriminator(data_dim * config.pack, config.hidden, config.depth)
+        generator = MLPGenerator(config.latent_dim, data_dim, config.hidden, config.depth)
+    if config.pack > 1:
+        if config.data == "digits":
+            raise ValueError("pack > 1 is implemented for the 2-D MLP discriminator only; use pack=1 on digits")
+        critic = PackedDiscriminator(critic, config.pack)
+    return generator, critic
+
+
+def build_vae(config: VAEConfig, data_dim: int) -> nn.Module:
+    """The VAE of ``config``: an MLP VAE, or a conv VAE for 8x8 digits."""
+    if config.model == "conv":
+        return ConvVAE(image_size=8, latent_dim=config.latent_dim, width=config.hidden,
+                       likelihood=config.likelihood, obs_std=config.obs_std)
+    return MLPVAE(data_dim, config.latent_dim, config.hidden, config.depth, config.likelihood, config.obs_std)
+
+
+def build_classifier(config: ClassifierConfig, data_dim: int, n_classes: int) -> nn.Module:
+    """An MLP from ``data_dim`` inputs to ``n_classes`` logits."""
+    return mlp(data_dim, n_classes, config.hidden, config.depth, nn.ReLU)
+
+
+def build_optimizer(config: Any, params) -> torch.optim.Optimizer:
+    """RMSprop for a config that asks for it (weight clipping), Adam with ``config.betas`` otherwise."""
+    if getattr(config, "optimizer", "adam") == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr)
+    return torch.optim.Adam(params, lr=config.lr, betas=config.betas)
+
+
+def autocast_for(config: Any, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast for image models on CUDA; a no-op elsewhere. 2-D toy data stays in fp32: the ring's
+    σ = 0.01 at radius 1 is 2^-7, bf16's relative precision, so bf16 would blur every mode."""
+    if config.amp and device.type == "cuda" and config.data == "digits" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# ============================================================================ the GAN's learning-rate schedule
+def lr_multiplier(config: GANConfig, update: int) -> float:
+    """The factor on ``config.lr`` for the generator update ``update`` = 0, 1, …, steps - 1.
+
+    1 until the last ``d = round(lr_decay · steps)`` updates, then a linear fall to 0:
+    ``min(1, (steps - update) / d)``, so the last update uses lr / d and none uses 0. CycleGAN trains
+    its GAN this way: a constant lr, then a linear decay to zero over the second half (Zhu et al.
+    2017, §4, "Training details"), i.e. ``lr_decay = 0.5``. The critic's n_critic updates before
+    generator update k use the factor of k. Small late steps let G settle on the modes it holds
+    instead of circling around them, which sharpens the samples. The factor depends on
+    ``config.steps``: resuming with more steps stretches the decay.
+    """
+    decay = round(config.lr_decay * config.steps)
+    if decay == 0:
+        return 1.0
+    return min(1.0, (config.steps - update) / decay)
+
+
+def _updates_done(optimizer: torch.optim.Optimizer) -> int:
+    """Steps taken so far by ``optimizer`` (Adam's and RMSprop's per-parameter "step"); saved with its
+    state, so a resumed run continues the schedule where it stopped."""
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            state = optimizer.state.get(parameter)
+            if state and "step" in state:
+                return int(state["step"])
+    return 0
+
+
+def _schedule_lr(optimizer: torch.optim.Optimizer, config: GANConfig, steps_per_update: int = 1) -> None:
+    """Set the lr of the coming optimizer step from :func:`lr_multiplier`; ``steps_per_update`` optimizer
+    steps make one generator update (n_critic for the critic)."""
+    if config.lr_decay > 0:  # otherwise touch nothing: reading a CUDA optimizer's step count is a host sync
+        update = _updates_done(optimizer) // steps_per_update
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_multiplier(config, update)
+
+
+# ============================================================================ one step
+def gan_critic_step(generator: nn.Module, critic: nn.Module, optimizer: torch.optim.Optimizer, real: Tensor,
+                    config: GANConfig, rng: torch.Generator | None = None,
+                    autocast: contextlib.AbstractContextManager | None = None) -> dict[str, Tensor]:
+    """One update of the discriminator / critic on a real batch (B, D) and as many fakes.
+
+    Returns the detached losses: ``loss_d`` (what was minimised), and for WGANs ``wasserstein``
+    (E f(real) - E f(fake), the critic's estimate of W1 up to its Lipschitz constant) and ``gp``.
+    """
+    autocast = autocast or contextlib.nullcontext()
+    z = torch.randn(len(real), config.latent_dim, generator=rng, device=real.device)  # (B, latent_dim)
+    with torch.no_grad():  # no gradient into G on the critic step
+        fake = generator(z).flatten(1).float()  # (B, D)
+    r1 = _r1_on_this_update(optimizer, config)
+    if r1:
+        real = real.detach().requires_grad_(True)  # (B, D): the penalty differentiates D's logit w.r.t. it
+    with autocast:
+        real_scores, fake_scores = critic(real).float(), critic(fake).float()  # (B,) each
+    if config.loss in ("gan", "minimax"):
+        loss, out = _gan_discriminator_loss(real_scores, fake_scores, real, config, r1), {}
+    else:
+        loss, out = _wgan_critic_loss(critic, real, fake, real_scores, fake_scores, config, rng)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    _schedule_lr(optimizer, config, config.n_critic)  # the critic steps before G update k use its lr
+    optimizer.step()
+    if config.loss == "wgan":
+        losses.clip_weights_(critic, config.clip_value)  # keep f K-Lipschitz (WGAN paper, Alg. 1)
+    return {"loss_d": loss.detach(), **out}
+
+
+def _r1_on_this_update(optimizer: torch.optim.Optimizer, config: GANConfig) -> bool:
+    """Does this critic update add R1? Every ``r1_every``-th one over the first ``r1_until`` of the steps,
+    counted by the critic's optimizer (so a resume keeps the rhythm)."""
+    if not (config.loss in ("gan", "minimax") and config.r1_gamma > 0):
+        return False
+    if not (config.r1_every > 1 or config.r1_until < 1):  # every update: skip reading the step count (a host sync)
+        return True
+    update = _updates_done(optimizer) // config.n_critic  # this critic update precedes G update `update`
+    return _updates_done(optimizer) % config.r1_every == 0 and update < config.r1_until * config.steps
+
+
+def _gan_discriminator_loss(real_scores: Tensor, fake_scores: Tensor, real: Tensor, config: GANConfig,
+                            r1: bool) -> Tensor:
+    """The GAN discriminator's cross-entropy, plus the R1 penalty on this update if ``r1``."""
+    loss = losses.discriminator_loss(real_scores, fake_scores)
+    if r1:
+        # lazy regularisation scales the penalty by r1_every to keep its average weight γ (StyleGAN2, §3.1)
+        loss = loss + losses.r1_penalty(real_scores, real, gamma=config.r1_gamma * config.r1_every)
+    return loss
+
+
+def _wgan_critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, real_scores: Tensor, fake_scores: Tensor,
+                      config: GANConfig, rng: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+    """The critic's E f(fake) - E f(real), plus the gradient penalty for "wgan-gp"; and what to log."""
+    loss = losses.wgan_critic_loss(real_scores, fake_scores)
+    out = {"wasserstein": -loss.detach()}
+    if config.loss == "wgan-gp":
+        # fp32, outside autocast: the penalty differentiates a gradient, where bf16 rounding is unverified
+        gp = losses.gradient_penalty(critic, real, fake, rng, lambda_gp=config.gp_lambda)
+        out["gp"] = gp.detach()
+        loss = loss + gp
+    return loss, out
+
+
+def gan_generator_step(generator: nn.Module, critic: nn.Module, optimizer: torch.optim.Optimizer, batch_size: int,
+                       config: GANConfig, rng: torch.Generator | None = None,
+                       autocast: contextlib.AbstractContextManager | None = None) -> dict[str, Tensor]:
+    """One update of the generator on ``batch_size`` fresh z; returns ``{"loss_g": ...}`` (detached)."""
+    autocast = autocast or contextlib.nullcontext()
+    device = next(generator.parameters()).device
+    z = torch.randn(batch_size, config.latent_dim, generator=rng, device=device)  # (B, latent_dim)
+    critic.requires_grad_(False)  # the critic's weights are constants here: skip their gradients
+    try:
+        with autocast:
+            scores = critic(generator(z).flatten(1)).float()  # (B,)
+    finally:
+        critic.requires_grad_(True)
+    if config.loss == "gan":
+        loss = losses.generator_loss_nonsaturating(scores)
+    elif config.loss == "minimax":
+        loss = losses.generator_loss_minimax(scores)
+    else:
+        loss = losses.wgan_generator_loss(scores)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    _schedule_lr(optimizer, config)
+    optimizer.step()
+    return {"loss_g": loss.detach()}
+
+
+def vae_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, rng: torch.Generator | None = None,
+             autocast: contextlib.AbstractContextManager | None = None) -> dict[str, Tensor]:
+    """One Adam step on the mean negative ELBO of the batch ``x`` (B, D); returns ``{"neg_elbo": ...}``."""
+    autocast = autocast or contextlib.nullcontext()
+    with autocast:
+        recon, mu, logvar = model(x, generator=rng)
+    # the ELBO itself in fp32: its sums over 64 pixels and the exp of log σ² are where bf16 would hurt
+    loss = losses.negative_elbo(x, recon.float(), mu.float(), logvar.float(), likelihood=model.likelihood,
+                                obs_logvar=model.obs_logvar).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"neg_elbo": loss.detach()}
+
+
+def classifier_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """One Adam step on the mean cross-entropy of labels ``y`` (B,) under ``model``'s logits (B, K)."""
+    logits = model(x)  # (B, K)
+    # -log softmax(l)_y, the multi-class cross-entropy (Bishop 2006, §4.3.4), averaged over the batch
+    loss = nn.functional.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"cross_entropy": loss.detach()}
