@@ -417,3 +417,10 @@ def test_lazy_r1_runs_on_every_kth_critic_update_of_the_first_steps(monkeypatch:
     grid, ring = GANConfig.preset("best", "grid"), GANConfig.preset("best", "ring")
     assert (grid.r1_gamma, grid.r1_every, grid.r1_until) == (ring.r1_gamma, ring.r1_every, ring.r1_until) == \
         (0.1, 4, 0.5)
+
+
+def test_a_misspelt_option_is_named_with_the_options_there_are() -> None:
+    """Does train_gan(..., calback=f) say which keyword is wrong and list the real ones, before any training?"""
+    with pytest.raises(TypeError, match=r"train_gan_models\(\) got unexpected keyword argument\(s\) 'calback'; "
+                                        r"its options are device, callback, callback_every, resume, out_dir, progress"):
+        train_gan(GANConfig(steps=1), calback=print)

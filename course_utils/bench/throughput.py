@@ -45,8 +45,8 @@ def _adam(params, config, variant: str) -> torch.optim.Optimizer:
 
 def _gan_step_fn(variant: str, device: torch.device, quick: bool) -> Callable[[], object]:
     """One WGAN-GP generator update on the grid (5 critic updates, then one of G), as ``variant`` runs it."""
+    from course_utils import training as T
     from course_utils.device import seed_everything
-    from course_utils.training import loop as T
 
     config = T.GANConfig.preset("wgan-gp", "grid", n_data=2_000 if quick else 50_000)
     seed_everything(0)
@@ -94,8 +94,8 @@ def _one_call_critic_step(generator: nn.Module, critic: nn.Module, optimizer: to
 def _vae_step_fn(variant: str, device: torch.device, quick: bool) -> Callable[[], object]:
     """One Adam step of the course's digits VAE on a batch of 128, as ``variant`` runs it."""
     from course_utils import losses
+    from course_utils import training as T
     from course_utils.device import seed_everything
-    from course_utils.training import loop as T
 
     config = T.VAEConfig.preset("digits", amp=variant == "amp")
     seed_everything(0)
@@ -103,7 +103,7 @@ def _vae_step_fn(variant: str, device: torch.device, quick: bool) -> Callable[[]
     model = T.build_vae(config, 64).to(device)
     optimizer = _adam(model.parameters(), config, variant)
     rng = None if variant == "cuda-graph" else torch.Generator(device).manual_seed(0)
-    autocast = T._autocast(config, device)
+    autocast = T.autocast_for(config, device)
 
     def loss_fn(x: Tensor, eps: Tensor) -> Tensor:
         mu, logvar = model.encode(x)  # (B, L) each

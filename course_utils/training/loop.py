@@ -58,13 +58,6 @@ from course_utils.training.steps import (
 
 Tensor = torch.Tensor
 
-# course_utils.bench still reads these two from this module; once it imports the public names
-# course_utils.training.autocast_for and .load_training_data, delete them
-from course_utils.training.batches import load_training_data  # noqa: E402, F401
-
-_autocast = autocast_for
-
-
 class TrainOptions(TypedDict, total=False):
     """The keyword arguments every ``train_*`` function takes, all optional (see :func:`train_gan`)."""
 
@@ -112,7 +105,7 @@ def train_gan(config: GANConfig, data: Tensor | None = None, **options: Unpack[T
 def train_gan_models(config: GANConfig, data: Tensor | None = None,
                      **options: Unpack[TrainOptions]) -> tuple[History, dict[str, nn.Module]]:
     """:func:`train_gan`, returning ``(history, {"generator": G, "critic": D})``."""
-    return _train(_gan_run, GANConfig, config, data, **options)
+    return _train("train_gan_models", _gan_run, GANConfig, config, data, options)
 
 
 def train_vae(config: VAEConfig, data: Tensor | None = None, **options: Unpack[TrainOptions]) -> History:
@@ -128,7 +121,7 @@ def train_vae(config: VAEConfig, data: Tensor | None = None, **options: Unpack[T
 def train_vae_models(config: VAEConfig, data: Tensor | None = None,
                      **options: Unpack[TrainOptions]) -> tuple[History, dict[str, nn.Module]]:
     """:func:`train_vae`, returning ``(history, {"vae": model})``."""
-    return _train(_vae_run, VAEConfig, config, data, **options)
+    return _train("train_vae_models", _vae_run, VAEConfig, config, data, options)
 
 
 def train_classifier(config: ClassifierConfig, data: tuple[Tensor, Tensor] | None = None,
@@ -142,7 +135,7 @@ def train_classifier(config: ClassifierConfig, data: tuple[Tensor, Tensor] | Non
 def train_classifier_models(config: ClassifierConfig, data: tuple[Tensor, Tensor] | None = None,
                             **options: Unpack[TrainOptions]) -> tuple[History, dict[str, nn.Module]]:
     """:func:`train_classifier`, returning ``(history, {"classifier": model})``."""
-    return _train(_classifier_run, ClassifierConfig, config, data, **options)
+    return _train("train_classifier_models", _classifier_run, ClassifierConfig, config, data, options)
 
 
 # ============================================================================ every run
@@ -155,19 +148,25 @@ class _Run:
     evaluate: Evaluation | None  # the metrics of the History, if this data has any
 
 
-def _train(build: Callable[[Any, Any, torch.device, distributed.Context], _Run], config_type: type, config: Any,
-           data: Any, *, device: str | torch.device = "auto", callback: Callback | None = None,
-           callback_every: int = 100, resume: str | os.PathLike | None = None,
-           out_dir: str | os.PathLike | None = None, progress: bool = True) -> tuple[History, dict[str, nn.Module]]:
-    """Set up the process and the global random state, ``build`` the run, train it; ``(history, models)``."""
+def _train(name: str, build: Callable[[Any, Any, torch.device, distributed.Context], _Run], config_type: type,
+           config: Any, data: Any, options: dict[str, Any]) -> tuple[History, dict[str, nn.Module]]:
+    """Set up the process and the global random state, ``build`` the run, train it; ``(history, models)``.
+
+    ``name`` is the public function's, for the error a misspelt option gets.
+    """
+    unknown = sorted(set(options) - set(TrainOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                        f"its options are {', '.join(TrainOptions.__annotations__)}")
+    options = {"device": "auto", "callback": None, "callback_every": 100, "resume": None, "out_dir": None,
+               "progress": True} | options
     if not isinstance(config, config_type):
         raise TypeError(f"config must be a {config_type.__name__}; got {type(config).__name__}")
-    ctx, device = distributed.join(get_device(device))  # under torchrun: this rank, and its GPU
+    ctx, device = distributed.join(get_device(options.pop("device")))  # under torchrun: this rank, and its GPU
     distributed.shard_size(config.batch_size, ctx, getattr(config, "pack", 1))  # refuse an uneven split first
     seed_everything(config.seed)  # weights are initialised from the global RNG: the same on every rank
     run = build(config, data, device, ctx)
-    history = _loop(run, device=device, callback=callback, callback_every=callback_every, resume=resume,
-                    out_dir=out_dir, progress=progress)
+    history = _loop(run, device=device, **options)
     return history, run.state.models
 
 
