@@ -21,8 +21,9 @@ import pytest
 from conftest import REPO_ROOT, make_course, one_line_error, snapshot
 
 from course_utils._io import atomic_write_bytes
-from course_utils.instructor import autograde
 from course_utils.instructor.autograde import CSV_KEYS, GradeError, Runner, grade_class
+from course_utils.instructor.autograde.execute import mark_unrun_tests
+from course_utils.instructor.autograde.workspace import open_workspace
 from course_utils.instructor.release import release
 from course_utils.instructor.sandbox.backend import Execution, Limits
 
@@ -254,7 +255,7 @@ def test_grades_csv_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.M
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(autograde.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_bytes(target, b"new\n")
     assert target.read_text() == "old\n"
@@ -264,15 +265,15 @@ def test_grades_csv_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.M
 def test_workspace_refuses_the_repository_and_changed_sources(graded_course: Path, tmp_path: Path) -> None:
     """Is OUT inside the course refused, and a chapter whose tests changed since the last run?"""
     with pytest.raises(GradeError, match="inside the course repository"):
-        autograde.open_workspace(graded_course, graded_course / "grading")
+        open_workspace(graded_course, graded_course / "grading")
     out = tmp_path / "out"
-    autograde.open_workspace(graded_course, out, ["ex"])
+    open_workspace(graded_course, out, ["ex"])
     source = out / "solutions" / "ex"
     assert (source / "ex.ipynb").is_file() and (out / "gradebook.db").is_file()
     changed = make_course(tmp_path / "changed", ("ex",))
     (changed / "solutions" / "ex" / "data.txt").write_text("43\n")
     with pytest.raises(GradeError, match="changed since"):
-        autograde.open_workspace(changed, out, ["ex"])
+        open_workspace(changed, out, ["ex"])
 
 
 def test_mark_unrun_tests_fails_tests_that_never_ran() -> None:
@@ -283,7 +284,7 @@ def test_mark_unrun_tests_fails_tests_that_never_ran() -> None:
                                   execution_count=2),
         nbformat.v4.new_code_cell("assert y", metadata={"nbgrader": {"grade": True, "grade_id": "t2", "points": 1}}),
     ])
-    assert autograde.mark_unrun_tests(nb, "kernel-died", "the kernel died in cell 1") == ["t2"]
+    assert mark_unrun_tests(nb, "kernel-died", "the kernel died in cell 1") == ["t2"]
     assert nb.cells[2].outputs[0].ename == "TestNotRun" and not nb.cells[1].outputs
 
 
@@ -346,7 +347,7 @@ def test_grading_on_a_dask_cluster(graded_course: Path, tmp_path: Path) -> None:
 
 
 def test_cli_defaults_are_the_sandbox_defaults() -> None:
-    """Do `course grade`'s default limits (kept in cli_grade so --help stays light) equal sandbox.Limits()?"""
+    """Do `course grade`'s default limits (kept in cli/grade.py so --help stays light) equal sandbox.Limits()?"""
     from dataclasses import asdict
 
     from course_utils.cli.grade import DEFAULT_LIMITS

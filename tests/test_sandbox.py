@@ -1,4 +1,4 @@
-"""Does a graded notebook run in a sandbox it cannot escape, within its limits? (issue 5, item 2)
+"""Does a graded notebook run in a sandbox it cannot escape, within its limits?
 
 Each check is an attempt made by the notebook's own code, and its outcome is read back from the
 executed notebook's outputs. Kernel starts cost 1-2 s each, so the attempts share a few runs:

@@ -136,33 +136,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_PAGE_HEAD = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading report</title><style>"
+              "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+              "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;"
+              "text-align:left}th{background:#f3f3f3}img{max-width:100%}</style></head><body>")
+
+
 def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mapping[str, Sequence[float]]],
                   points: Mapping[str, Mapping[str, float]], results: Mapping[tuple[str, str], dict],
                   unmapped: Sequence, isolation: str = "") -> str:
     """The report as an HTML string (see the module docstring); ``isolation`` describes this run's sandbox."""
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading report</title><style>"
-             "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;"
-             "text-align:left}th{background:#f3f3f3}img{max-width:100%}</style></head><body>",
-             "<h1>Grading report</h1>"]
-    if isolation:
-        parts.append(f"<p><b>Isolation:</b> {html.escape(isolation)}</p>")
-    backends = Counter(r["backend"] for r in results.values() if r.get("backend"))
-    if len(backends) > 1 or any(name.startswith("none") for name in backends):
-        used = ", ".join(f"{name}: {n} submission(s)" for name, n in sorted(backends.items()))
-        parts.append(f"<p><b>Executed with:</b> {html.escape(used)} (this workspace was graded by several runs)</p>")
-    chapters = sorted({r["assignment"] for r in rows})
-    summary = []
-    for chapter in chapters:
-        mine = [r for r in rows if r["assignment"] == chapter]
-        submitted = [r for r in mine if r["status"] != "missing"]
-        values = [float(r["score"]) for r in submitted]
-        mean = sum(values) / len(values) if values else 0.0
-        summary.append((chapter, len(submitted), len(mine) - len(submitted), f"{mean:.2f}",
-                        mine[0]["max_score"] if mine else "",
-                        sum(r["status"] not in ("ok", "missing") for r in submitted)))
+    parts = [_PAGE_HEAD, "<h1>Grading report</h1>", *_isolation(results, isolation)]
     parts.append("<h2 id='summary'>Summary</h2>")
-    parts.append(_table(("chapter", "submitted", "missing", "mean score", "max score", "not ok"), summary))
+    parts.append(_table(("chapter", "submitted", "missing", "mean score", "max score", "not ok"), _summary(rows)))
 
     parts.append("<h2 id='hardest'>Exercises most students fail</h2>")
     hard = [(c, g, f"{frac:.0%}", n) for c, g, frac, n in hardest_exercises(scores, points)]
@@ -182,16 +168,45 @@ def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mappin
     parts.append("<h2 id='unmapped'>Files not mapped to a student and chapter</h2>")
     parts.append(_table(("file", "why"), [(str(u.path), u.reason) for u in unmapped]) if unmapped
                  else "<p>None.</p>")
-
-    flagged = [(s, c, f["grade_id"] or f"cell {f['cell']}", f["pattern"], f["why"], f["line"])
-               for (s, c), result in sorted(results.items()) for f in result.get("flags", [])]
-    parts.append("<h2 id='flags'>Flags for review (not part of the score)</h2>")
-    parts.append("<p>Answer cells that mention something a test inside the same kernel cannot defend against. "
-                 "Most are innocent; read the cell before deciding.</p>")
-    parts.append(_table(("student", "chapter", "cell", "word", "why it matters", "line"), flagged) if flagged
-                 else "<p>None.</p>")
+    parts += _flags_section(results)
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _isolation(results: Mapping[tuple[str, str], dict], isolation: str) -> list[str]:
+    """What sandbox ran the notebooks: this run's, and the others when earlier runs used others."""
+    parts = []
+    if isolation:
+        parts.append(f"<p><b>Isolation:</b> {html.escape(isolation)}</p>")
+    backends = Counter(r["backend"] for r in results.values() if r.get("backend"))
+    if len(backends) > 1 or any(name.startswith("none") for name in backends):
+        used = ", ".join(f"{name}: {n} submission(s)" for name, n in sorted(backends.items()))
+        parts.append(f"<p><b>Executed with:</b> {html.escape(used)} (this workspace was graded by several runs)</p>")
+    return parts
+
+
+def _summary(rows: Sequence[Mapping[str, str]]) -> list[tuple]:
+    """Per chapter: submitted, missing, mean score, max score, and how many did not run normally."""
+    summary = []
+    for chapter in sorted({r["assignment"] for r in rows}):
+        mine = [r for r in rows if r["assignment"] == chapter]
+        submitted = [r for r in mine if r["status"] != "missing"]
+        values = [float(r["score"]) for r in submitted]
+        mean = sum(values) / len(values) if values else 0.0
+        summary.append((chapter, len(submitted), len(mine) - len(submitted), f"{mean:.2f}",
+                        mine[0]["max_score"] if mine else "",
+                        sum(r["status"] not in ("ok", "missing") for r in submitted)))
+    return summary
+
+
+def _flags_section(results: Mapping[tuple[str, str], dict]) -> list[str]:
+    flagged = [(s, c, f["grade_id"] or f"cell {f['cell']}", f["pattern"], f["why"], f["line"])
+               for (s, c), result in sorted(results.items()) for f in result.get("flags", [])]
+    return ["<h2 id='flags'>Flags for review (not part of the score)</h2>",
+            "<p>Answer cells that mention something a test inside the same kernel cannot defend against. "
+            "Most are innocent; read the cell before deciding.</p>",
+            _table(("student", "chapter", "cell", "word", "why it matters", "line"), flagged) if flagged
+            else "<p>None.</p>"]
 
 
 def write_report(path: Path, rows, scores, points, results, unmapped, isolation: str = "") -> Path:

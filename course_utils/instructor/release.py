@@ -8,34 +8,29 @@ Two jobs, both on top of nbgrader's own machinery (validation lives in ``course_
 - :func:`release` regenerates ``chapters/`` with nbgrader's ``GenerateAssignment`` converter, run
   in-process in a temporary course directory (its own gradebook), so nothing but ``chapters/``
   changes in the repository. The output is byte-stable: releasing twice gives identical files.
+  (``course grade`` uses the same :func:`generate_assignment` to fill its workspace's gradebook;
+  how nbgrader is run in-process is in ``course_utils.instructor.nbgrader_run``.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import fnmatch
-import functools
-import io
 import json
-import logging
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from unittest import mock
 
 import nbformat
 from nbformat.warnings import MissingIDFieldWarning
 from traitlets.config import Config
 
-from course_utils._layout import CONFIG_FILE, RELEASE_DIR, SOURCE_DIR
+from course_utils._layout import RELEASE_DIR, SOURCE_DIR
+from course_utils.instructor.nbgrader_run import NbgraderFailed, load_nbgrader_config, run_converter
 
-# Used when no nbgrader_config.py is found; the course's config sets the same value explicitly.
-DEFAULT_CELL_TIMEOUT = 120
 # Never copied into a release (nbgrader's CourseDirectory.ignore, plus macOS litter).
 IGNORE_PATTERNS = (".ipynb_checkpoints", "__pycache__", "*.pyc", "feedback", ".DS_Store")
 # nbgrader finds regions by substring, whatever the comment mark ("### BEGIN SOLUTION", "# BEGIN ...").
@@ -62,30 +57,6 @@ class ReleaseError(ValueError):
 
 # ----------------------------------------------------------------------------------------------
 # course layout
-
-
-def load_nbgrader_config(root: str | os.PathLike[str] | None) -> Config:
-    """Load ``<root>/nbgrader_config.py`` as a traitlets ``Config``.
-
-    Parameters
-    ----------
-    root : path-like or None
-        The course root. ``None``, or a root without the file, gives nbgrader's defaults plus the
-        course's folder names and a per-cell timeout of ``DEFAULT_CELL_TIMEOUT`` seconds.
-
-    Returns
-    -------
-    traitlets.config.Config
-    """
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = Config()
-    config.CourseDirectory.source_directory = SOURCE_DIR
-    config.CourseDirectory.release_directory = RELEASE_DIR
-    config.Execute.timeout = DEFAULT_CELL_TIMEOUT
-    if root is not None and (Path(root) / CONFIG_FILE).is_file():
-        config.merge(PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config())
-    return config
 
 
 def discover_assignments(root: str | os.PathLike[str] = ".") -> list[str]:
@@ -150,26 +121,39 @@ def _marker_problems(source: str) -> Iterator[str]:
 
 
 def _cell_problems(index: int, cell: dict, seen_ids: dict[str, int]) -> Iterator[str]:
-    """Yield the nbgrader problems of one cell (without the file name)."""
-    from jsonschema import ValidationError as SchemaError
-    from nbgrader.nbgraderformat import MetadataValidator
-    from nbgrader.nbgraderformat.common import SchemaMismatchError
+    """Yield the nbgrader problems of one cell (without the file name).
 
+    ``seen_ids`` maps the grade_ids of earlier cells to their index; this cell's is added.
+    """
     label = _cell_label(index, cell)
-    source = _source_text(cell)
     meta = cell.get("metadata", {}).get("nbgrader")
     if meta is not None and not isinstance(meta, dict):
         yield (f"{label}: metadata.nbgrader is not an object; "
                "recreate the cell with the Create Assignment toolbar")
         return
     meta = meta or {}
-    grade, solution = bool(meta.get("grade")), bool(meta.get("solution"))
-    locked, task = bool(meta.get("locked")), bool(meta.get("task"))
-    grade_id = meta.get("grade_id")
+    yield from _grade_id_problems(label, index, meta, seen_ids)
+    if meta.get("grade"):
+        points = meta.get("points")
+        if points is None:
+            yield f"{label}: graded cell has no points; set metadata.nbgrader.points (e.g. 1)"
+        elif isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+            yield f"{label}: points must be a number >= 0, got {points!r}"
+    yield from _region_problems(label, _source_text(cell), meta)
+    if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+        yield (f"{label}: code cell carries outputs or an execution count; clear them "
+               "(Edit > Clear Outputs of All Cells) and save")
+    if "nbgrader" in cell.get("metadata", {}):
+        yield from _schema_problems(label, cell)
 
-    if (grade or solution or locked or task) and not grade_id:
-        kinds = [name for name, flag in (("graded", grade), ("solution", solution), ("read-only", locked),
-                                         ("task", task)) if flag]
+
+def _grade_id_problems(label: str, index: int, meta: dict, seen_ids: dict[str, int]) -> Iterator[str]:
+    """A cell with an nbgrader role needs a grade_id, and no other cell may have the same one."""
+    grade_id = meta.get("grade_id")
+    flags = (("graded", meta.get("grade")), ("solution", meta.get("solution")), ("read-only", meta.get("locked")),
+             ("task", meta.get("task")))
+    kinds = [name for name, flag in flags if flag]
+    if kinds and not grade_id:
         yield f"{label}: {'/'.join(kinds)} cell has no grade_id; give it a unique metadata.nbgrader.grade_id"
     elif grade_id:
         if grade_id in seen_ids:
@@ -178,33 +162,31 @@ def _cell_problems(index: int, cell: dict, seen_ids: dict[str, int]) -> Iterator
         else:
             seen_ids[grade_id] = index
 
-    if grade:
-        points = meta.get("points")
-        if points is None:
-            yield f"{label}: graded cell has no points; set metadata.nbgrader.points (e.g. 1)"
-        elif isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
-            yield f"{label}: points must be a number >= 0, got {points!r}"
 
+def _region_problems(label: str, source: str, meta: dict) -> Iterator[str]:
+    """Balanced BEGIN/END markers, each region in a cell of the right kind."""
     for problem in _marker_problems(source):
         yield f"{label}: unbalanced markers: {problem}"
-    if "BEGIN SOLUTION" in source and not solution:
+    if "BEGIN SOLUTION" in source and not meta.get("solution"):
         yield (f"{label}: has '### BEGIN SOLUTION' but is not a solution cell; mark it "
                "'Autograded answer' (metadata.nbgrader.solution = true) or remove the markers")
-    if "BEGIN HIDDEN TESTS" in source and not grade:
+    if "BEGIN HIDDEN TESTS" in source and not meta.get("grade"):
         yield (f"{label}: has '### BEGIN HIDDEN TESTS' but is not a graded test cell; mark it "
                "'Autograder tests' (metadata.nbgrader.grade = true, with points)")
 
-    if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
-        yield (f"{label}: code cell carries outputs or an execution count; clear them "
-               "(Edit > Clear Outputs of All Cells) and save")
 
-    if "nbgrader" in cell.get("metadata", {}):
-        try:
-            MetadataValidator().validate_cell(nbformat.from_dict(copy.deepcopy(cell)))
-        except SchemaMismatchError as error:
-            yield f"{label}: {error}; run `nbgrader update` on the notebook"
-        except SchemaError as error:
-            yield f"{label}: nbgrader metadata: {error.message}"
+def _schema_problems(label: str, cell: dict) -> Iterator[str]:
+    """nbgrader's own check of the cell's metadata (its schema version and fields)."""
+    from jsonschema import ValidationError as SchemaError
+    from nbgrader.nbgraderformat import MetadataValidator
+    from nbgrader.nbgraderformat.common import SchemaMismatchError
+
+    try:
+        MetadataValidator().validate_cell(nbformat.from_dict(copy.deepcopy(cell)))
+    except SchemaMismatchError as error:
+        yield f"{label}: {error}; run `nbgrader update` on the notebook"
+    except SchemaError as error:
+        yield f"{label}: nbgrader metadata: {error.message}"
 
 
 def _notebook_problems(data: object) -> Iterator[str]:
@@ -218,23 +200,38 @@ def _notebook_problems(data: object) -> Iterator[str]:
     cells = data["cells"]
     minor = data.get("nbformat_minor", 0)
     if isinstance(minor, int) and minor >= 5:
-        # nbformat would invent random ids for these, and then no two releases would be equal.
-        seen: dict[str, int] = {}
-        for index, cell in enumerate(cells):
-            if not isinstance(cell, dict):
-                continue
-            cell_id = cell.get("id")
-            if cell_id is None:
-                yield (f"{_cell_label(index, cell)}: no cell id (nbformat 4.{minor} needs one); "
-                       "open and save the notebook in JupyterLab")
-            elif cell_id in seen:
-                yield (f"{_cell_label(index, cell)}: duplicate cell id {cell_id!r} "
-                       f"(also cell {seen[cell_id]}); give one of them a new id")
-            else:
-                seen[cell_id] = index
+        yield from _cell_id_problems(cells, minor)
+    schema_problem = _schema_problem(data)
+    if schema_problem:
+        yield schema_problem
+        return
+    seen_grade_ids: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        yield from _cell_problems(index, cell, seen_grade_ids)
 
+
+def _cell_id_problems(cells: list, minor: int) -> Iterator[str]:
+    """Missing or repeated cell ids (nbformat 4.5+): nbformat would invent random ones, so no two releases agree."""
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            continue
+        cell_id = cell.get("id")
+        if cell_id is None:
+            yield (f"{_cell_label(index, cell)}: no cell id (nbformat 4.{minor} needs one); "
+                   "open and save the notebook in JupyterLab")
+        elif cell_id in seen:
+            yield (f"{_cell_label(index, cell)}: duplicate cell id {cell_id!r} "
+                   f"(also cell {seen[cell_id]}); give one of them a new id")
+        else:
+            seen[cell_id] = index
+
+
+def _schema_problem(data: dict) -> str:
+    """Where and how the document breaks the nbformat schema ("" when it does not)."""
+    cells = data["cells"]
     try:
-        with warnings.catch_warnings():  # missing ids are reported above, in our words
+        with warnings.catch_warnings():  # missing ids are reported by _cell_id_problems, in our words
             warnings.simplefilter("ignore", MissingIDFieldWarning)
             nbformat.validate(nbformat.from_dict(copy.deepcopy(data)))
     except nbformat.ValidationError as error:
@@ -246,12 +243,8 @@ def _notebook_problems(data: object) -> Iterator[str]:
         else:
             where_text = "notebook" + (f" at {'/'.join(str(p) for p in where)}" if where else "")
         message = str(getattr(error, "message", error)).splitlines()[0]
-        yield f"{where_text}: does not match the nbformat schema: {message}"
-        return
-
-    seen_grade_ids: dict[str, int] = {}
-    for index, cell in enumerate(cells):
-        yield from _cell_problems(index, cell, seen_grade_ids)
+        return f"{where_text}: does not match the nbformat schema: {message}"
+    return ""
 
 
 def check_source_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode:
@@ -279,6 +272,15 @@ def check_source_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode
     """
     path = Path(path)
     shown = display_path(path)
+    data = _read_json(path, shown)
+    problems = [f"{shown}: {problem}" for problem in _notebook_problems(data)]
+    if problems:
+        raise ReleaseError(problems)
+    return nbformat.from_dict(data)
+
+
+def _read_json(path: Path, shown: str) -> object:
+    """The parsed JSON of the file at ``path``; ReleaseError (naming it ``shown``) when it cannot be read."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -290,111 +292,37 @@ def check_source_notebook(path: str | os.PathLike[str]) -> nbformat.NotebookNode
             f"{shown}: not UTF-8 (bad byte at offset {error.start}); save it as UTF-8"
         ) from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise ReleaseError(
             f"{shown}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg} "
             "(a merge conflict or a hand edit?); fix the file or restore it from git"
         ) from None
-    problems = [f"{shown}: {problem}" for problem in _notebook_problems(data)]
-    if problems:
-        raise ReleaseError(problems)
-    return nbformat.from_dict(data)
 
 
 # ----------------------------------------------------------------------------------------------
 # release
 
 
-@contextlib.contextmanager
-def captured_log(name: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
-    """A private logger whose records go to a string buffer rather than the terminal."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
-    logger = logging.getLogger(name)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
-        yield logger, buffer
-    finally:
-        logger.removeHandler(handler)
+def generate_assignment(assignment_id: str, course: Path, config: Config) -> Path:
+    """Run nbgrader's GenerateAssignment for one assignment of the nbgrader course directory ``course``.
 
+    The gradebook ``course/gradebook.db`` learns the assignment's cells, tests and points; the
+    student version is written to ``course/chapters/<assignment_id>/``, which is returned.
 
-@functools.cache
-def _alembic_head() -> str | None:
-    """The gradebook schema revision that nbgrader stamps into a new gradebook, read in-process."""
-    try:
-        from alembic.config import Config as AlembicConfig
-        from alembic.script import ScriptDirectory
-        from nbgrader.dbutil import ALEMBIC_DIR
-
-        alembic_config = AlembicConfig()
-        alembic_config.set_main_option("script_location", ALEMBIC_DIR)
-        return ScriptDirectory.from_config(alembic_config).get_current_head()
-    except Exception:  # pragma: no cover - fall back to nbgrader's own way
-        return None
-
-
-@contextlib.contextmanager
-def _fast_gradebook() -> Iterator[None]:
-    """Create gradebooks without nbgrader's ``alembic heads`` subprocess (2 s per new gradebook).
-
-    nbgrader runs the ``alembic`` executable from ``PATH`` only to read the schema revision it
-    stamps into a new gradebook; we read the same revision in-process. If that fails, nbgrader's
-    own path runs, with this interpreter's ``bin/`` first on ``PATH`` so that it finds our alembic.
+    Raises
+    ------
+    ReleaseError
+        With the line of nbgrader's log that says why it failed, or when it wrote nothing.
     """
-    import nbgrader.api
-
-    head = _alembic_head()
-    old_path = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), old_path])
-    try:
-        if head is not None and hasattr(nbgrader.api, "get_alembic_version"):
-            with mock.patch.object(nbgrader.api, "get_alembic_version", lambda: head):
-                yield
-        else:  # pragma: no cover
-            yield
-    finally:
-        os.environ["PATH"] = old_path
-
-
-def last_error_line(log_text: str) -> str:
-    """The most telling line of nbgrader's log: the last exception line of a traceback, if any."""
-    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if head.endswith(("Error", "Exception")) and not line.startswith("["):
-            return line
-    errors = [line for line in lines if line.startswith("[ERROR]")]
-    return errors[0] if errors else (lines[-1] if lines else "no log output")
-
-
-def _generate(assignment_id: str, course: Path, config: Config) -> Path:
-    """Run nbgrader's GenerateAssignment for one assignment inside the temporary ``course``."""
     from nbgrader.converters import GenerateAssignment
-    from nbgrader.coursedir import CourseDirectory
 
-    cfg = copy.deepcopy(config)
-    cfg.CourseDirectory.root = str(course)
-    cfg.CourseDirectory.source_directory = SOURCE_DIR
-    cfg.CourseDirectory.release_directory = RELEASE_DIR
-    cfg.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
-    cfg.CourseDirectory.assignment_id = assignment_id
-    cfg.CourseDirectory.student_id = "."
-    cfg.CourseDirectory.notebook_id = "*"
-    with captured_log("course_utils.instructor.release.nbgrader") as (logger, buffer), _fast_gradebook():
-        coursedir = CourseDirectory(config=cfg, log=logger)
-        converter = GenerateAssignment(coursedir=coursedir, config=cfg, log=logger)
-        converter.force = True
-        try:
-            converter.start()
-        except Exception as error:  # NbGraderException and others: nbgrader logs the cause, then raises
-            detail = last_error_line(buffer.getvalue()) or str(error)
-            raise ReleaseError(
-                f"{SOURCE_DIR}/{assignment_id}: nbgrader generate_assignment failed: {detail}"
-            ) from None
+    try:
+        run_converter(GenerateAssignment, config, course, assignment_id, student_id=".",
+                      log_name="course_utils.instructor.release.nbgrader",
+                      source_directory=SOURCE_DIR, release_directory=RELEASE_DIR)
+    except NbgraderFailed as error:
+        raise ReleaseError(f"{SOURCE_DIR}/{assignment_id}: nbgrader generate_assignment failed: {error}") from None
     out = course / RELEASE_DIR / assignment_id
     if not out.is_dir():
         raise ReleaseError(
@@ -496,6 +424,37 @@ def release(
     """
     root = Path(root).resolve()
     dest = (root / RELEASE_DIR) if dest is None else Path(dest).resolve()
+    chosen = _chosen_assignments(root, assignments)
+    _check_sources(root, chosen)
+    return _stage_and_swap(root, dest, chosen, load_nbgrader_config(root), keep_others=assignments is not None)
+
+
+def _stage_and_swap(root: Path, dest: Path, chosen: Sequence[str], config: Config, *, keep_others: bool) -> list[Path]:
+    """Build the new release tree beside ``dest`` and swap it in; return the files written for ``chosen``.
+
+    ``keep_others``: the chapters under ``dest`` that are not in ``chosen`` stay as they are.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(dest.parent)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=dest.parent))
+    try:
+        if keep_others and dest.is_dir():
+            shutil.copytree(dest, staging, dirs_exist_ok=True, symlinks=True)
+            for assignment_id in chosen:
+                shutil.rmtree(staging / assignment_id, ignore_errors=True)
+        _generate_into(staging, root, chosen, config)
+        written = [dest / p.relative_to(staging) for assignment_id in chosen
+                   for p in _files_under(staging / assignment_id)]
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; chapters/ is an ordinary folder
+        _swap_in(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(written)
+
+
+def _chosen_assignments(root: Path, assignments: Iterable[str] | None) -> list[str]:
+    """The assignment ids to release (``None``: all of them), each known; ReleaseError otherwise."""
     available = discover_assignments(root)
     if assignments is None:
         chosen = available
@@ -511,7 +470,11 @@ def release(
         raise ReleaseError(
             f"{display_path(root / SOURCE_DIR)}: no assignments found; expected {SOURCE_DIR}/<id>/<id>.ipynb"
         )
+    return chosen
 
+
+def _check_sources(root: Path, chosen: Sequence[str]) -> None:
+    """:func:`check_source_notebook` on every notebook of the chosen assignments; one ReleaseError for all."""
     problems: list[str] = []
     for assignment_id in chosen:
         for notebook in sorted((root / SOURCE_DIR / assignment_id).glob("*.ipynb")):
@@ -522,31 +485,17 @@ def release(
     if problems:
         raise ReleaseError(problems)
 
-    config = load_nbgrader_config(root)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(dest.parent)
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=dest.parent))
-    try:
-        if assignments is not None and dest.is_dir():
-            shutil.copytree(dest, staging, dirs_exist_ok=True, symlinks=True)
-            for assignment_id in chosen:
-                shutil.rmtree(staging / assignment_id, ignore_errors=True)
-        with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
-            course = Path(tmp)
-            for assignment_id in chosen:
-                shutil.copytree(
-                    root / SOURCE_DIR / assignment_id,
-                    course / SOURCE_DIR / assignment_id,
-                    ignore=shutil.ignore_patterns(*IGNORE_PATTERNS),
-                )
-            for assignment_id in chosen:
-                generated = _generate(assignment_id, course, config)
-                _copy_normalised(generated, staging / assignment_id)
-        written = [dest / p.relative_to(staging) for assignment_id in chosen
-                   for p in _files_under(staging / assignment_id)]
-        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; chapters/ is an ordinary folder
-        _swap_in(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return sorted(written)
+
+def _generate_into(staging: Path, root: Path, chosen: Sequence[str], config: Config) -> None:
+    """Generate the chosen assignments in a temporary nbgrader course; copy them, normalised, into ``staging``."""
+    with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+        course = Path(tmp)
+        for assignment_id in chosen:
+            shutil.copytree(
+                root / SOURCE_DIR / assignment_id,
+                course / SOURCE_DIR / assignment_id,
+                ignore=shutil.ignore_patterns(*IGNORE_PATTERNS),
+            )
+        for assignment_id in chosen:
+            generated = generate_assignment(assignment_id, course, config)
+            _copy_normalised(generated, staging / assignment_id)

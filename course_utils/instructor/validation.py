@@ -17,12 +17,8 @@ import nbformat
 from traitlets.config import Config
 
 from course_utils._layout import find_course_root
-from course_utils.instructor.release import (
-    captured_log,
-    display_path,
-    last_error_line,
-    load_nbgrader_config,
-)
+from course_utils.instructor.nbgrader_run import captured_log, last_error_line, load_nbgrader_config
+from course_utils.instructor.release import display_path
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ def validate_notebook(
 
     The kernel runs with the notebook's folder as working directory. The per-cell timeout comes
     from ``timeout``, else from the course's ``nbgrader_config.py`` (found above the notebook),
-    else ``DEFAULT_CELL_TIMEOUT``.
+    else :data:`~course_utils.instructor.nbgrader_run.DEFAULT_CELL_TIMEOUT`.
 
     Parameters
     ----------
@@ -130,23 +126,13 @@ def validate_notebook(
         When the file is not a readable notebook.
     """
     path = Path(path).resolve()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such notebook")
-    try:
-        nbformat.read(path, as_version=4)
-    except Exception as error:  # NotJSONError, UnicodeDecodeError, ...
-        raise ValueError(f"{display_path(path)}: not a readable notebook: {_one_line(str(error))}") from None
-    try:
-        root = find_course_root(path.parent)
-    except FileNotFoundError:
-        root = None
-    config = load_nbgrader_config(root)
-    if timeout is not None:
-        config.Execute.timeout = int(timeout)
-    config.Validator.invert = bool(invert)
-    _quiet_kernel_transport(config)
+    _check_readable(path)
+    validator = _recording_validator_class()(config=_validator_config(path, invert, timeout))
+    return _validate(validator, path, invert)
 
-    validator = _recording_validator_class()(config=config)
+
+def _validate(validator, path: Path, invert: bool) -> ValidationResult:
+    """Run ``validator`` (a :func:`_recording_validator_class`) on ``path``, its log kept private."""
     with captured_log("course_utils.instructor.release.validator") as (logger, buffer):
         validator.log = logger
         validator.stream = io.StringIO()  # the human-readable report; we build our own
@@ -160,6 +146,30 @@ def validate_notebook(
             return ValidationResult(False, (failure,), summary, 0)
     cells = validator.executed.cells if validator.executed is not None else []
     return _interpret(results, cells, invert, display_path(path))
+
+
+def _check_readable(path: Path) -> None:
+    """FileNotFoundError or ValueError (one line) unless ``path`` is a notebook nbformat can read."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such notebook")
+    try:
+        nbformat.read(path, as_version=4)
+    except Exception as error:  # NotJSONError, UnicodeDecodeError, ...
+        raise ValueError(f"{display_path(path)}: not a readable notebook: {_one_line(str(error))}") from None
+
+
+def _validator_config(path: Path, invert: bool, timeout: int | None) -> Config:
+    """The nbgrader config of the course above ``path`` (if any), with the timeout and direction asked for."""
+    try:
+        root = find_course_root(path.parent)
+    except FileNotFoundError:
+        root = None
+    config = load_nbgrader_config(root)
+    if timeout is not None:
+        config.Execute.timeout = int(timeout)
+    config.Validator.invert = bool(invert)
+    _quiet_kernel_transport(config)
+    return config
 
 
 def _recording_validator_class() -> type:

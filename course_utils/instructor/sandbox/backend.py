@@ -1,4 +1,4 @@
-"""Run an untrusted student notebook in a sandbox, for `course grade` (issue 5).
+"""Run an untrusted student notebook in a sandbox, for `course grade`.
 
 While a submission runs, its code must not read ``solutions/``, the gradebook, other students'
 files or the network, must not write outside its own folder, and is bounded in CPU time, wall time
@@ -169,44 +169,13 @@ def _run(argv: list[str], *, limits: Limits, notebook: nbformat.NotebookNode, en
     start = time.monotonic()
     request = _request(notebook, limits, start) | {"reap_strays": private_pids}
     nb = nbformat.from_dict(json.loads(json.dumps(notebook)))  # our copy: sources come from here, not the sandbox
-    code_cells = {i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"}
-    done: dict = {}
-    reported: set[int] = set()
-    err_tail: list[str] = [""]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=env, cwd=cwd, start_new_session=True)
     except OSError as e:
-        return _finish(nb, code_cells, reported, "sandbox-error", f"could not start the sandbox: {e}", start)
-
-    def feed() -> None:
-        try:
-            proc.stdin.write(json.dumps(request).encode())
-            proc.stdin.close()
-        except OSError:  # the sandbox died early; its stderr says why
-            pass
-
-    def collect() -> None:
-        for line in proc.stdout:
-            try:
-                record = json.loads(line)
-            except ValueError:  # not the worker's (it cannot happen; if it does, the cell stays NotRun)
-                continue
-            if record.get("done"):
-                done.update(record)
-            elif record.get("cell") in code_cells and record["cell"] not in reported:
-                cell = nb.cells[record["cell"]]
-                cell.outputs = [nbformat.from_dict(out) for out in record["outputs"]]
-                cell.execution_count = record.get("execution_count")
-                reported.add(record["cell"])
-
-    def drain_stderr() -> None:
-        for chunk in iter(lambda: proc.stderr.read(4096), b""):
-            err_tail[0] = (err_tail[0] + chunk.decode("utf-8", "replace"))[-STDERR_KEPT:]
-
-    threads = [threading.Thread(target=t, daemon=True) for t in (feed, collect, drain_stderr)]
-    for t in threads:
-        t.start()
+        return _finish(nb, set(), "sandbox-error", f"could not start the sandbox: {e}", start)
+    talk = _WorkerTalk(proc, nb)
+    talk.start(request)
     timed_out = False
     try:
         proc.wait(timeout=max(0.0, start + limits.notebook_timeout - time.monotonic()))
@@ -214,17 +183,69 @@ def _run(argv: list[str], *, limits: Limits, notebook: nbformat.NotebookNode, en
         timed_out = True
     finally:
         _kill_group(proc)
-        for t in threads:
-            t.join(timeout=10)
+        talk.join(timeout=10)
     if timed_out:
         status, message = "notebook-timeout", f"the notebook ran past its {limits.notebook_timeout:g} s limit"
-    elif done:
-        status, message = done["status"], done["message"]
+    elif talk.done:
+        status, message = talk.done["status"], talk.done["message"]
     else:
-        lines = [x for x in err_tail[0].splitlines() if x.strip()]
+        lines = [x for x in talk.err_tail.splitlines() if x.strip()]
         last = lines[-1].strip() if lines else "no message"
         status, message = "sandbox-error", f"the sandbox stopped with exit code {proc.returncode}: {last}"
-    return _finish(nb, code_cells, reported, status, message, start)
+    return _finish(nb, talk.reported, status, message, start)
+
+
+class _WorkerTalk:
+    """Three threads on a running worker: one writes the request, one reads its cells, one keeps its stderr's end.
+
+    As the worker reports each code cell, its outputs go into ``nb`` (the parent's own copy of the
+    notebook) and its index into ``reported``; the worker's last line (``{"done": true, ...}``) into
+    ``done``; the last ``STDERR_KEPT`` characters of its stderr into ``err_tail``.
+    """
+
+    def __init__(self, proc: subprocess.Popen, nb: nbformat.NotebookNode) -> None:
+        self.proc, self.nb = proc, nb
+        self.code_cells = {i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"}
+        self.done: dict = {}
+        self.reported: set[int] = set()
+        self.err_tail = ""
+        self.threads: list[threading.Thread] = []
+
+    def start(self, request: dict) -> None:
+        self.threads = [threading.Thread(target=self._feed, args=(request,), daemon=True),
+                        threading.Thread(target=self._collect, daemon=True),
+                        threading.Thread(target=self._drain_stderr, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def join(self, timeout: float) -> None:
+        for t in self.threads:
+            t.join(timeout=timeout)
+
+    def _feed(self, request: dict) -> None:
+        try:
+            self.proc.stdin.write(json.dumps(request).encode())
+            self.proc.stdin.close()
+        except OSError:  # the sandbox died early; its stderr says why
+            pass
+
+    def _collect(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                record = json.loads(line)
+            except ValueError:  # not the worker's (it cannot happen; if it does, the cell stays NotRun)
+                continue
+            if record.get("done"):
+                self.done.update(record)
+            elif record.get("cell") in self.code_cells and record["cell"] not in self.reported:
+                cell = self.nb.cells[record["cell"]]
+                cell.outputs = [nbformat.from_dict(out) for out in record["outputs"]]
+                cell.execution_count = record.get("execution_count")
+                self.reported.add(record["cell"])
+
+    def _drain_stderr(self) -> None:
+        for chunk in iter(lambda: self.proc.stderr.read(4096), b""):
+            self.err_tail = (self.err_tail + chunk.decode("utf-8", "replace"))[-STDERR_KEPT:]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -242,15 +263,15 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _finish(nb, code_cells, reported, status, message, start) -> Execution:
+def _finish(nb: nbformat.NotebookNode, reported: set[int], status: str, message: str, start: float) -> Execution:
     """Give every code cell that did not report an error output: nbgrader scores a cell without one as passed."""
     why = {"notebook-timeout": "the notebook ran out of time", "sandbox-error": "the sandbox failed"}.get(
         status, "the run stopped")
-    for i in sorted(code_cells - reported):
+    unreported = {i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"} - reported
+    for i in sorted(unreported):
         cell = nb.cells[i]
-        cell.outputs = [nbformat.v4.new_output("error", ename="NotRun", evalue=f"this cell did not run: {why}",
-                                               traceback=[f"NotRun: this cell did not run: {why}"])]
-    if status == "ok" and code_cells - reported:  # a worker that says ok but skipped cells: do not trust it
+        cell.outputs = [worker.error_output("NotRun", f"this cell did not run: {why}")]
+    if status == "ok" and unreported:  # a worker that says ok but skipped cells: do not trust it
         status, message = "sandbox-error", "the sandbox did not report every cell"
     return Execution(notebook=nb, status=status, message=" ".join(message.split()),
                      seconds=time.monotonic() - start)
@@ -336,6 +357,54 @@ def _user_tasks(uid: int) -> int:
     return n
 
 
+def _parents(path: Path, made: set[str]) -> list[str]:
+    """bwrap arguments making the missing parents of ``path`` in the new root, 0755; adds them to ``made``.
+
+    bwrap would make missing parents 0700 (root's), and the sandbox uid could not pass them.
+    """
+    out = []
+    for parent in reversed(path.parents):
+        if str(parent) not in made:
+            made.add(str(parent))
+            out += ["--perms", "0755", "--dir", str(parent)]
+    return out
+
+
+def _system_mounts(limits: Limits, made: set[str]) -> list[str]:
+    """/usr and its links, a few files of /etc (read-only); /proc, /dev; a private /tmp and /dev/shm."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    made.add("/usr")
+    for link in ("bin", "lib", "lib32", "lib64", "libx32", "sbin"):  # Debian's merged /usr, as on the host
+        path = Path("/", link)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    args += _parents(Path("/etc/x"), made)
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "ssl/certs", "mime.types"):
+        path = Path("/etc", name)
+        if path.exists():
+            args += _parents(path, made) + ["--ro-bind", str(path), str(path)]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/dev/shm"]
+    made |= {"/proc", "/dev", "/tmp", "/dev/shm"}
+    return args
+
+
+def _python_mounts(made: set[str]) -> list[str]:
+    """Read-only: the interpreter, the venv, and only the course_utils package of the repository."""
+    binds: list[Path] = []
+    for path in (Path(sys.base_prefix), Path(sys.prefix), Path(course_utils.__file__).parent):
+        path = path.resolve()
+        if not any(path == b or b in path.parents for b in [Path("/usr"), *binds]):
+            binds.append(path)
+    args = []
+    for path in binds:
+        args += _parents(path, made) + ["--ro-bind", str(path), str(path)]
+    return args
+
+
 # ---------------------------------------------------------------------------------------------
 # Backends
 
@@ -371,41 +440,9 @@ class BubblewrapBackend:
             args += ["--unshare-user", "--disable-userns"]
         for key, value in _environment(workdir).items():
             args += ["--setenv", key, value]
-        args += ["--ro-bind", "/usr", "/usr"]
-        for link in ("bin", "lib", "lib32", "lib64", "libx32", "sbin"):  # Debian's merged /usr, as on the host
-            path = Path("/", link)
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                args += ["--ro-bind", str(path), str(path)]
-        made = {"/", "/usr"}
-
-        def dirs_to(path: Path) -> list[str]:
-            # bwrap makes missing parents 0700 (root's): make them 0755 so the sandbox uid can pass
-            out = []
-            for parent in reversed(path.parents):
-                if str(parent) not in made:
-                    made.add(str(parent))
-                    out += ["--perms", "0755", "--dir", str(parent)]
-            return out
-
-        args += dirs_to(Path("/etc/x"))
-        for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "ssl/certs", "mime.types"):
-            path = Path("/etc", name)
-            if path.exists():
-                args += dirs_to(path) + ["--ro-bind", str(path), str(path)]
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/tmp",
-                 "--perms", "1777", "--size", str(limits.file_bytes), "--tmpfs", "/dev/shm"]
-        made |= {"/proc", "/dev", "/tmp", "/dev/shm"}
-        binds = []  # read-only: the interpreter, the venv, and only the course_utils package of the repo
-        for path in (Path(sys.base_prefix), Path(sys.prefix), Path(course_utils.__file__).parent):
-            path = path.resolve()
-            if not any(path == b or b in path.parents for b in [Path("/usr"), *binds]):
-                binds.append(path)
-        for path in binds:
-            args += dirs_to(path) + ["--ro-bind", str(path), str(path)]
-        args += dirs_to(workdir) + ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+        made = {"/"}  # the folders of the new root so far
+        args += _system_mounts(limits, made) + _python_mounts(made)
+        args += _parents(workdir, made) + ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
         if uid is not None:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
                      "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",

@@ -1,0 +1,256 @@
+"""Phase B of ``course grade``, serial in the parent: scores into the gradebook, feedback, ``grades.csv`` rows.
+
+The gradebook (SQLite) has one writer, the thread that calls these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import shutil
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import nbformat
+from traitlets.config import Config
+
+from course_utils._io import atomic_write_text
+from course_utils.instructor.autograde.results import (
+    MISSING,
+    RETRY_STATUSES,
+    UNGRADABLE_STATUSES,
+    is_scored,
+    load_result,
+)
+from course_utils.instructor.autograde.workspace import (
+    AUTOGRADED_DIR,
+    EXECUTED_FILE,
+    FEEDBACK_DIR,
+    GradeError,
+    Workspace,
+)
+from course_utils.instructor.nbgrader_run import NbgraderFailed, captured_log, run_converter
+from course_utils.instructor.submissions import Collection
+
+# nbgrader's CsvExportPlugin columns, in its order; ours follow.
+NBGRADER_CSV_KEYS = ("assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                     "raw_score", "late_submission_penalty", "score", "max_score")
+EXTRA_CSV_KEYS = ("status", "note")
+CSV_KEYS = NBGRADER_CSV_KEYS + EXTRA_CSV_KEYS
+
+
+def record_all(ws: Workspace, collection: Collection, config: Config) -> tuple[list[dict], dict[tuple[str, str], dict]]:
+    """Every finished result into the gradebook and feedback (only what changed); the CSV rows and the results."""
+    results: dict[tuple[str, str], dict] = {}
+    for sub in collection.submissions:
+        result = load_result(ws, sub.student, sub.chapter)
+        if result is None:
+            continue
+        results[(sub.student, sub.chapter)] = result
+        executed = ws.work(sub.student, sub.chapter) / EXECUTED_FILE
+        graded = ws.out / AUTOGRADED_DIR / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
+        feedback = ws.out / FEEDBACK_DIR / sub.student / sub.chapter / f"{sub.chapter}.html"
+        if result["status"] in UNGRADABLE_STATUSES or result["status"] in RETRY_STATUSES:
+            forget_grades(ws, sub.student, sub.chapter)
+            continue
+        if not graded.is_file() or graded.stat().st_mtime < executed.stat().st_mtime:
+            save_grades(ws, result, config)
+        if not feedback.is_file() or feedback.stat().st_mtime < graded.stat().st_mtime:
+            write_feedback(ws, sub.student, sub.chapter, config)
+    return grade_rows(ws, results), results
+
+
+# ----------------------------------------------------------------------------------------------
+# the gradebook and feedback
+
+
+def _parse_timestamp(sub_timestamp: str | None):
+    if not sub_timestamp:
+        return None
+    from nbgrader.utils import parse_utc
+
+    try:
+        return parse_utc(sub_timestamp)
+    except Exception:  # an unreadable timestamp.txt: no lateness rather than no grade
+        return None
+
+
+def save_grades(ws: Workspace, result: dict, config: Config) -> None:
+    """Score ``executed.ipynb`` into the gradebook with the preprocessors nbgrader's autograde runs after executing.
+
+    They are ``IgnorePattern``, ``ClearMetadataPreprocessor``, ``LimitOutput``, ``SaveAutoGrades``,
+    ``AssignLatePenalties`` and ``CheckCellMetadata``; the graded notebook goes to
+    ``OUT/autograded/<student>/<chapter>/``, as nbgrader's autograde writes it.
+    """
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+
+    student, chapter = result["student"], result["chapter"]
+    _add_submission(ws, student, chapter, result.get("timestamp"))
+    nb = nbformat.read(ws.work(student, chapter) / EXECUTED_FILE, as_version=4)
+    resources = {"nbgrader": {"notebook": chapter, "assignment": chapter, "student": student,
+                              "db_url": ws.db_url}}
+    with captured_log("course_utils.instructor.autograde.save") as (logger, _), warnings.catch_warnings():
+        # nbgrader's own session use makes SQLAlchemy warn about autoflush; the grades are saved regardless
+        warnings.simplefilter("ignore", category=Warning)
+        for cls in (IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                    CheckCellMetadata):
+            nb, resources = cls(config=config, log=logger)(nb, resources)  # __call__ honours `enabled`
+    dest = ws.out / AUTOGRADED_DIR / student / chapter
+    atomic_write_text(dest / f"{chapter}.ipynb", nbformat.writes(nb))
+    if result.get("timestamp"):
+        atomic_write_text(dest / "timestamp.txt", result["timestamp"] + "\n")
+
+
+def _add_submission(ws: Workspace, student: str, chapter: str, timestamp: str | None) -> None:
+    """Make sure the gradebook has the student and the submission (with its time, when readable)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(ws.db_url) as gb:
+        gb.update_or_create_student(student)
+        parsed = _parse_timestamp(timestamp)
+        if parsed is not None:
+            gb.update_or_create_submission(chapter, student, timestamp=parsed)
+        else:
+            gb.update_or_create_submission(chapter, student)
+
+
+def forget_grades(ws: Workspace, student: str, chapter: str) -> None:
+    """Remove a submission from the gradebook (it became ungradable on a resubmission)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(ws.db_url) as gb:
+        with contextlib.suppress(MissingEntry):
+            gb.remove_submission(chapter, student)
+    for folder in (AUTOGRADED_DIR, FEEDBACK_DIR):
+        shutil.rmtree(ws.out / folder / student / chapter, ignore_errors=True)
+
+
+def write_feedback(ws: Workspace, student: str, chapter: str, config: Config) -> Path:
+    """nbgrader's ``GenerateFeedback`` for one graded submission: ``OUT/feedback/<student>/<chapter>/``."""
+    from nbgrader.converters import GenerateFeedback
+
+    try:
+        run_converter(GenerateFeedback, config, ws.out, chapter, student_id=student,
+                      log_name="course_utils.instructor.autograde.feedback",
+                      autograded_directory=AUTOGRADED_DIR, feedback_directory=FEEDBACK_DIR)
+    except NbgraderFailed as error:
+        raise GradeError(f"feedback for {student}/{chapter}: {error}") from None
+    return ws.out / FEEDBACK_DIR / student / chapter / f"{chapter}.html"
+
+
+# ----------------------------------------------------------------------------------------------
+# grades.csv and the report's scores
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def grade_rows(ws: Workspace, results: Mapping[tuple[str, str], dict]) -> list[dict]:
+    """One row per (student, chapter) over the students and chapters seen, in nbgrader's CSV format.
+
+    Scores come from the gradebook for executed submissions; a submission that could not be run
+    scores 0 with its status and reason; a student without a submission for a chapter that others
+    submitted gets nbgrader's 0 row with status ``missing``.
+    """
+    from nbgrader.api import Gradebook
+
+    students = sorted({s for s, _ in results})
+    chapters = sorted({c for _, c in results})
+    rows = []
+    with Gradebook(ws.db_url) as gb:
+        for chapter in chapters:
+            assignment = gb.find_assignment(chapter)
+            for student in students:
+                row = {"assignment": chapter, "duedate": assignment.duedate, "timestamp": "",
+                       "student_id": student, "last_name": "", "first_name": "", "email": "",
+                       "raw_score": 0.0, "late_submission_penalty": 0.0, "score": 0.0,
+                       "max_score": assignment.max_score, "status": MISSING, "note": "no submission"}
+                result = results.get((student, chapter))
+                if result is not None:
+                    row.update(status=result["status"], note=_note(result), timestamp=result.get("timestamp") or "")
+                    if is_scored(result):
+                        row.update(_gradebook_columns(gb, student, chapter))
+                rows.append({key: _csv_value(row[key]) for key in CSV_KEYS})
+    return rows
+
+
+def _gradebook_columns(gb, student: str, chapter: str) -> dict:
+    """The CSV columns the gradebook holds for a scored submission ({} when it has none)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        submission = gb.find_submission(chapter, student)
+    except MissingEntry:
+        return {}
+    person = submission.student
+    return dict(timestamp=submission.timestamp or "", raw_score=submission.score,
+                late_submission_penalty=submission.late_submission_penalty,
+                score=max(0.0, submission.score - submission.late_submission_penalty),
+                last_name=person.last_name, first_name=person.first_name, email=person.email)
+
+
+def _note(result: dict) -> str:
+    parts = []
+    if result["status"] != "ok":
+        parts.append(result.get("message") or result["status"])
+    if result["status"] in RETRY_STATUSES:
+        parts.append("not the student's doing: run `course grade` again to grade it")
+    if result.get("mapping"):
+        parts.append(result["mapping"])
+    if result.get("flags"):
+        words = sorted({f["pattern"] for f in result["flags"]})
+        parts.append(f"flagged for review (not scored): {', '.join(words)}")
+    return "; ".join(p.replace("\n", " ") for p in parts)
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, str]]) -> None:
+    """Write ``rows`` with nbgrader's columns first, then ours; replaces ``path`` atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(CSV_KEYS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def cell_scores(ws: Workspace, results: Mapping[tuple[str, str], dict]) -> dict[str, dict[str, list[float]]]:
+    """chapter -> grade_id -> the scores of every graded submission (ungradable ones score 0)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out: dict[str, dict[str, list[float]]] = {}
+    with Gradebook(ws.db_url) as gb:
+        for (student, chapter), result in sorted(results.items()):
+            assignment = gb.find_assignment(chapter)
+            per_cell = out.setdefault(chapter, {})
+            for notebook in assignment.notebooks:
+                for grade_cell in notebook.grade_cells:
+                    score = 0.0
+                    if is_scored(result):
+                        with contextlib.suppress(MissingEntry):
+                            grade = gb.find_grade(grade_cell.name, notebook.name, chapter, student)
+                            score = float(grade.score or 0.0)
+                    per_cell.setdefault(grade_cell.name, []).append(score)
+    return out
+
+
+def max_points(ws: Workspace, chapters: Iterable[str]) -> dict[str, dict[str, float]]:
+    """chapter -> grade_id -> the points of that test cell."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(ws.db_url) as gb:
+        for chapter in chapters:
+            out[chapter] = {cell.name: float(cell.max_score) for nb in gb.find_assignment(chapter).notebooks
+                            for cell in nb.grade_cells}
+    return out
