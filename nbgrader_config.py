@@ -11,8 +11,8 @@ c.CourseDirectory.release_directory = "chapters"
 # Never copy editor or Python caches into chapters/ or into a grading workspace.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
 
-# Per-cell limit when validating or autograding: chapters train small models on a 2-core CPU
-# well under two minutes in total, so a single cell that needs longer is stuck, not slow.
+# Per-cell limit of `course check` and the Validate button (`course grade` has its own, --cell-timeout): chapters
+# train small models on a 2-core CPU well under two minutes in total, so a cell that needs longer is stuck.
 c.Execute.timeout = 120
 # Interrupt a cell that runs past the limit (rather than kill the kernel) so later cells still run.
 c.Execute.interrupt_on_timeout = True

@@ -8,7 +8,8 @@ siblings that may not import each other. ``tests/test_layers.py`` checks these r
                     bench, grade); errors in cli/base.py. Nothing imports it.
     bench/          benchmarks: mode coverage, the digits VAE, throughput. Only cli imports it.
     instructor/     release, validation, submissions, autograde/ (grading a class), sandbox/ (bubblewrap
-      |             backend; the worker imports nothing of course_utils), class_report. Never torch.
+      |             backend; the worker imports nothing of course_utils), class_report, nbgrader_run
+      |             (nbgrader's converters run in-process). Never torch.
     widgets/        one builder module per chapter topic on widgets/base.py (LiveFigure); no maths in them.
     training/       config (frozen configs, presets), steps, sampling, checkpoint, the loop, distributed.
     doctor | logistic | kl_fitting | ppca | plotting | grading
