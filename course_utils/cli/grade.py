@@ -78,18 +78,20 @@ def _progress_bar(enabled: bool):
     return make
 
 
-def run(args: argparse.Namespace) -> int:
-    """Grade the class; exit 0 when every mapped submission has its row, 1 when some must be run again."""
-    from course_utils.instructor.autograde import GradeError, Runner, grade_class
-    from course_utils.instructor.release import display_path
-    from course_utils.instructor.sandbox.backend import Limits, SandboxUnavailable, detect
-
+def _check_paths(args: argparse.Namespace) -> None:
     if not args.submissions.exists():
         raise UsageError(f"argument SUBMISSIONS: no such folder or zip {str(args.submissions)!r}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"argument --out: {str(args.out)!r} is a file; give a folder")
     if args.scheduler and args.jobs != 1:
         raise UsageError("argument --jobs: with --scheduler the cluster decides how many run at once; drop --jobs")
+
+
+def _runner(args: argparse.Namespace):
+    """The sandbox backend and its limits, said on the terminal first: what isolates the students' code."""
+    from course_utils.instructor.autograde import Runner
+    from course_utils.instructor.sandbox.backend import Limits, SandboxUnavailable, detect
+
     try:
         limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         cpu_seconds=args.cpu_seconds, memory_bytes=args.memory, processes=args.processes,
@@ -104,7 +106,16 @@ def run(args: argparse.Namespace) -> int:
     where = f"Dask cluster {args.scheduler}" if args.scheduler else f"{args.jobs} job(s) on this machine"
     print(f"limits: {limits.cell_timeout:g} s per cell, {limits.notebook_timeout:g} s per notebook, "
           f"{limits.memory_bytes / 2**30:.2g} GiB memory, {limits.processes} processes; running {where}")
-    runner = Runner(backend, limits, jobs=args.jobs, scheduler=args.scheduler)
+    return Runner(backend, limits, jobs=args.jobs, scheduler=args.scheduler)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Grade the class; exit 0 when every mapped submission has its row, 1 when some must be run again."""
+    from course_utils.instructor.autograde import GradeError, grade_class
+    from course_utils.instructor.release import display_path
+
+    _check_paths(args)
+    runner = _runner(args)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         run = grade_class(args.submissions, args.out, root=args.root, runner=runner, chapters=args.chapters,
