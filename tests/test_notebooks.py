@@ -6,14 +6,18 @@ work unit (see ``chapter_scope`` in conftest.py), so ``pytest -n 2 --dist loadfi
 chapters' notebooks on different workers. nbval (configured in pyproject.toml) separately runs
 every solution notebook top to bottom.
 
-Conventions the notebooks follow (checked here):
+Conventions the notebooks follow (checked here; CONTRIBUTING.md "Adding a chapter" explains them):
 
+- every notebook in solutions/ is a chapter ``solutions/NN_name/NN_name.ipynb`` (otherwise release and
+  these tests would skip it without a word);
 - a chapter shows at least one widget: some code cell calls a name imported from
   ``course_utils.widgets`` (``from course_utils.widgets import densities`` in the setup cell,
   then ``densities.histogram_explorer()`` in a later cell);
 - at least two autograded test cells ("Autograder tests": grade, not solution, points > 0), at
   least one of them with ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``;
-- grade_ids unique across the whole course; no outputs or execution counts in committed notebooks.
+- grade_ids unique across the whole course; no outputs or execution counts in committed notebooks;
+- a chapter imports only the student layer of course_utils: never ``course_utils.instructor``, ``cli`` or
+  ``bench`` (the import contracts in pyproject.toml cover the package, this covers the notebooks).
 """
 
 from __future__ import annotations
@@ -36,7 +40,11 @@ from course_utils.instructor.validation import ValidationResult, validate_notebo
 
 CHAPTERS = discover_assignments(REPO_ROOT)
 FORBIDDEN = re.compile(r"BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS")
-STALE = f"is stale: run `course release` and commit {RELEASE_DIR}/"
+STALE = f"is stale: run `make release` (or `.venv/bin/course release`) and commit {RELEASE_DIR}/"
+# Chapter ids: two digits, then lower-case words joined by "_" (course grade maps submissions by them).
+CHAPTER_ID = re.compile(r"\d\d_[a-z0-9]+(?:_[a-z0-9]+)*")
+# Tooling above the student layer (course_utils/__init__.py): a notebook that imports it breaks for students.
+NOT_FOR_NOTEBOOKS = ("course_utils.instructor", "course_utils.cli", "course_utils.bench")
 
 per_chapter = pytest.mark.parametrize("chapter", CHAPTERS)
 
@@ -104,6 +112,18 @@ def _root_name(func: ast.expr) -> str | None:
     return func.id if isinstance(func, ast.Name) else None
 
 
+def imported_modules(tree: ast.Module) -> set[str]:
+    """Every module ``tree`` imports, with ``from course_utils import cli`` read as ``course_utils.cli``."""
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module)
+            modules.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return modules
+
+
 def widget_cells(nb: nbformat.NotebookNode) -> list[int]:
     """Indices of code cells that call a widget builder imported (in any cell) from course_utils.widgets."""
     trees = {i: _python_source(c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
@@ -130,6 +150,14 @@ def test_widget_detection_follows_the_convention() -> None:
     assert widget_cells(nbformat.v4.new_notebook(cells=cells[:1] + cells[4:])) == []
 
 
+def test_layer_check_reads_every_import_form() -> None:
+    """Does imported_modules see `import a.b`, `from a import b` and `from a.b import c`, not relative ones?"""
+    tree = ast.parse("import course_utils.cli\nfrom course_utils import bench as b\n"
+                     "from course_utils.instructor.release import release\nfrom . import x")
+    assert imported_modules(tree) == {"course_utils.cli", "course_utils", "course_utils.bench",
+                                      "course_utils.instructor.release", "course_utils.instructor.release.release"}
+
+
 def test_each_chapter_is_one_xdist_work_unit() -> None:
     """Under --dist loadfile, do one chapter's tests share a work unit, separate from other chapters?"""
     mod = "tests/test_notebooks.py"
@@ -149,6 +177,19 @@ def test_each_chapter_is_one_xdist_work_unit() -> None:
 def test_at_least_one_chapter_exists() -> None:
     """Is there at least one chapter (solutions/<id>/<id>.ipynb) to test?"""
     assert CHAPTERS, f"no {SOURCE_DIR}/<id>/<id>.ipynb in {REPO_ROOT}"
+
+
+def test_every_source_notebook_is_a_chapter() -> None:
+    """Does every notebook in solutions/ sit in a chapter folder, solutions/NN_name/ holding NN_name.ipynb?"""
+    source = REPO_ROOT / SOURCE_DIR
+    strays = sorted(str(p.relative_to(REPO_ROOT)) for p in source.rglob("*.ipynb")
+                    if not any(part.startswith(".") for part in p.relative_to(source).parts)  # .ipynb_checkpoints
+                    and (p.parent.parent != source or p.parent.name not in CHAPTERS))
+    assert not strays, (
+        f"not in a chapter, so neither released nor tested: {strays}; a chapter is "
+        f"{SOURCE_DIR}/NN_name/NN_name.ipynb, the notebook named like its folder")
+    bad_ids = [chapter for chapter in CHAPTERS if not CHAPTER_ID.fullmatch(chapter)]
+    assert not bad_ids, f"chapter ids must look like 01_probability_densities (NN_lower_case_words): {bad_ids}"
 
 
 def test_grade_ids_are_unique_across_the_course() -> None:
@@ -202,7 +243,7 @@ def test_chapter_equals_a_fresh_release(chapter: str, fresh_release: Path) -> No
 def test_chapter_shows_no_solution_text(chapter: str) -> None:
     """Is there no BEGIN/END SOLUTION or HIDDEN TESTS text anywhere in chapters/<id>/?"""
     files = snapshot(REPO_ROOT / RELEASE_DIR / chapter)
-    assert files, f"{RELEASE_DIR}/{chapter} is missing: run `course release`"
+    assert files, f"{RELEASE_DIR}/{chapter} is missing: run `make release` (or `.venv/bin/course release`)"
     leaks = [name for name, data in files.items() if FORBIDDEN.search(data.decode("utf-8", "replace"))]
     assert not leaks, f"solution or hidden-test text in {RELEASE_DIR}/{chapter}: {leaks}"
 
@@ -223,9 +264,22 @@ def test_committed_notebooks_carry_no_outputs(chapter: str) -> None:
 def test_chapter_has_a_widget(chapter: str) -> None:
     """Does the chapter call at least one widget builder from course_utils.widgets?"""
     assert widget_cells(read(source_notebook(chapter))), (
-        f"{chapter}: no code cell calls a builder imported from course_utils.widgets "
-        "(e.g. `from course_utils.widgets import ch01` then `ch01.histogram_explorer()`)"
+        f"{chapter}: no code cell calls a builder imported from course_utils.widgets (e.g. "
+        "`from course_utils.widgets import densities` in the setup cell, then `densities.histogram_explorer()`; "
+        "a chapter's builders live in course_utils/widgets/<topic>.py)"
     )
+
+
+@per_chapter
+def test_chapter_imports_only_the_student_layer(chapter: str) -> None:
+    """Does no cell import course_utils.instructor, cli or bench (tooling that students' kernels must not need)?"""
+    bad = []
+    for i, cell in enumerate(read(source_notebook(chapter)).cells):
+        tree = _python_source(cell.source) if cell.cell_type == "code" else None
+        bad += [f"cell {i} imports {module}" for module in sorted(imported_modules(tree) if tree else ())
+                if any(module == top or module.startswith(top + ".") for top in NOT_FOR_NOTEBOOKS)]
+    assert not bad, (f"{chapter}: " + "; ".join(bad) + ": a chapter uses the student layer only (course_utils's "
+                     "top-level modules, widgets/, training/); put what it needs there")
 
 
 @per_chapter
@@ -243,7 +297,7 @@ def test_solution_passes_validation(chapter: str) -> None:
     """Does the instructor notebook pass every graded test under nbgrader's Validator?"""
     result = validate_notebook(source_notebook(chapter))
     assert result.passed, _explain(result)
-    assert result.n_graded >= 2
+    assert result.n_graded >= 2, f"{chapter}: {result.n_graded} graded test cell(s) ran; need >= 2"
 
 
 @per_chapter
@@ -251,4 +305,4 @@ def test_release_fails_every_graded_test(chapter: str, fresh_release: Path) -> N
     """Does every graded test fail on the released notebook (Validator with invert=True passes)?"""
     result = validate_notebook(fresh_release / chapter / f"{chapter}.ipynb", invert=True)
     assert result.passed, _explain(result)
-    assert result.n_graded >= 2
+    assert result.n_graded >= 2, f"{chapter}: {result.n_graded} graded test cell(s) ran; need >= 2"
