@@ -1,20 +1,99 @@
 """Median time of a widget update: control change -> new figure (draw + PNG), in Python.
 
-Run: .venv/bin/python benchmarks/widget_latency.py [--repeats 5]
-Each control of each widget is set to each of a few values, `repeats` times over; the table gives
-the median and the 90th percentile of `LiveFigure.last_update_s` per widget (target: median <= 100 ms).
+Run: .venv/bin/python benchmarks/widget_latency.py [--repeats 5] [--only NAME]
+Every widget builder of the course is timed, found by :func:`discover_builders` (no list to keep up to
+date: a new chapter's widget module is timed as soon as it exists). Each control of each widget is set to
+each of a few values, `repeats` times over; the table gives the median and the 90th percentile of
+`LiveFigure.last_update_s` per widget (target: median <= 100 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
+import pkgutil
 import platform
 import statistics
+import sys
+import typing
+from collections.abc import Callable
+from types import ModuleType
 
 import torch
 
-from course_utils.data import load_digits
-from course_utils.widgets import cross_entropy, densities, kl, welcome
+import course_utils.widgets
+from course_utils.data import Digits, load_digits
+from course_utils.widgets.base import LiveFigure
+
+# The modules of course_utils.widgets that hold no builders: the LiveFigure mechanism and its controls.
+NOT_BUILDER_MODULES = frozenset({"base"})
+# What to pass to a builder's required parameters, by their annotated type (welcome.digit_generator
+# takes the digits). A new kind of input needs one line here; the discovery test says which.
+INPUTS: dict[type, Callable[[], object]] = {Digits: load_digits}
+
+
+def widget_modules(package: ModuleType = course_utils.widgets) -> list[ModuleType]:
+    """Every builder module of ``package`` (``course_utils.widgets``): all but ``base`` and private ones."""
+    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__)
+                   if not info.ispkg and not info.name.startswith("_") and info.name not in NOT_BUILDER_MODULES)
+    return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+
+
+def returns_live_figure(function: Callable) -> bool:
+    """Is ``function`` annotated to return a LiveFigure (or a subclass)? String annotations are resolved."""
+    try:
+        returned = typing.get_type_hints(function).get("return")
+    except Exception:  # an annotation that does not resolve at runtime: read its text
+        text = str(inspect.signature(function).return_annotation)
+        return text.rsplit(".", 1)[-1].strip("'\"") == LiveFigure.__name__
+    return inspect.isclass(returned) and issubclass(returned, LiveFigure)
+
+
+def builders_of(module: ModuleType) -> dict[str, Callable[..., LiveFigure]]:
+    """The builders of one widget module: public functions defined in it that return a LiveFigure.
+
+    Helpers the module imports (``slider``, ``plot_pdf``) are defined elsewhere and are skipped, and so are
+    private functions and functions that return something else.
+    """
+    return {f"{module.__name__.rsplit('.', 1)[-1]}.{name}": value for name, value in vars(module).items()
+            if inspect.isfunction(value) and value.__module__ == module.__name__
+            and not name.startswith("_") and returns_live_figure(value)}
+
+
+def discover_builders(package: ModuleType = course_utils.widgets) -> dict[str, Callable[..., LiveFigure]]:
+    """``"module.builder" -> builder`` for every widget module of the course, sorted by name."""
+    found: dict[str, Callable[..., LiveFigure]] = {}
+    for module in widget_modules(package):
+        found.update(builders_of(module))
+    return dict(sorted(found.items()))
+
+
+def required_inputs(builder: Callable) -> dict[str, type | None]:
+    """The parameters ``builder`` needs a value for (no default), with their annotated types."""
+    try:
+        hints = typing.get_type_hints(builder)
+    except Exception:  # an annotation that does not resolve: the parameter shows up as missing
+        hints = {}
+    return {name: hints.get(name) for name, parameter in inspect.signature(builder).parameters.items()
+            if parameter.default is inspect.Parameter.empty
+            and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
+
+
+def missing_inputs(builder: Callable) -> list[str]:
+    """The required parameters of ``builder`` that :data:`INPUTS` has no value for, as ``name: type``."""
+    return [f"{name}: {getattr(kind, '__name__', kind)}" for name, kind in required_inputs(builder).items()
+            if kind not in INPUTS]
+
+
+def build(builder: Callable[..., LiveFigure], cache: dict[type, object]) -> LiveFigure:
+    """Call ``builder`` with a value of each required parameter's type, made once per run."""
+    kwargs = {}
+    for name, kind in required_inputs(builder).items():
+        if kind not in cache:
+            cache[kind] = INPUTS[kind]()
+        kwargs[name] = cache[kind]
+    return builder(**kwargs)
 
 
 def control_values(control) -> list:
@@ -23,6 +102,8 @@ def control_values(control) -> list:
     if options:
         values = [o[1] if isinstance(o, tuple) else o for o in options]
         return [v for v in values if v != control.value][:3]
+    if isinstance(control.value, bool):  # a checkbox or toggle
+        return [not control.value]
     lo, hi = control.min, control.max
     if getattr(control, "base", None):  # log slider: min/max are exponents
         return [control.base ** (lo + (hi - lo) * f) for f in (0.2, 0.5, 0.8)]
@@ -30,7 +111,7 @@ def control_values(control) -> list:
     return [type(control.value)(round(v)) if isinstance(control.value, int) else v for v in picks]
 
 
-def measure(live, repeats: int) -> list[float]:
+def measure(live: LiveFigure, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         for control in live.controls.values():
@@ -44,27 +125,25 @@ def measure(live, repeats: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="passes over every control (default 5)")
+    parser.add_argument("--only", default="", metavar="NAME",
+                        help="time only the builders whose 'module.builder' name contains NAME (e.g. densities)")
     args = parser.parse_args()
-    digits = load_digits()
-    builders = {
-        "00 digit_generator": lambda: welcome.digit_generator(digits),
-        "01 density_vs_probability": densities.density_vs_probability,
-        "01 histogram_explorer": densities.histogram_explorer,
-        "01 inverse_cdf_sampler": densities.inverse_cdf_sampler,
-        "01 latent_noise_explorer": densities.latent_noise_explorer,
-        "03 loss_gradient_explorer": cross_entropy.loss_gradient_explorer,
-        "03 training_race": cross_entropy.training_race,
-        "04 discrete_kl_explorer": kl.discrete_kl_explorer,
-        "04 forward_reverse_fit": kl.forward_reverse_fit,
-    }
+    builders = {name: b for name, b in discover_builders().items() if args.only in name}
+    if not builders:
+        sys.exit(f"no widget builder matches --only {args.only!r}; found: {', '.join(discover_builders())}")
+    unbuildable = {name: missing_inputs(b) for name, b in builders.items() if missing_inputs(b)}
+    if unbuildable:
+        sys.exit("no value to pass to " + "; ".join(f"{name}({', '.join(m)})" for name, m in unbuildable.items())
+                 + f": add the type to INPUTS in {__file__}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}")
-    print(f"{'widget':<30} {'updates':>7} {'median ms':>10} {'p90 ms':>8}")
-    for name, build in builders.items():
-        live = build()
+    print(f"{'widget':<40} {'updates':>7} {'median ms':>10} {'p90 ms':>8}")
+    cache: dict[type, object] = {}
+    for name, builder in builders.items():
+        live = build(builder, cache)
         times = sorted(measure(live, args.repeats))
         p90 = times[int(0.9 * (len(times) - 1))]
-        print(f"{name:<30} {len(times):>7} {1e3 * statistics.median(times):>10.1f} {1e3 * p90:>8.1f}")
+        print(f"{name:<40} {len(times):>7} {1e3 * statistics.median(times):>10.1f} {1e3 * p90:>8.1f}")
 
 
 if __name__ == "__main__":
