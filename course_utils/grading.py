@@ -5,6 +5,10 @@ that an object with a rigged ``__eq__`` or a tensor subclass cannot pass, then t
 an expected value that the *test* computes. Each failure is an ``AssertionError`` whose message
 says what was wrong and what to do about it, because that message is what nbgrader shows the
 student.
+
+IPython hides the frames of any function that sets ``__tracebackhide__ = True``: a failing check
+shows the student's line in the test cell and the message, not this module's internals. A test
+cell ends its visible part with :func:`passed`, which prints one line a student can trust.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 __all__ = [
+    "passed",
     "expect_callable",
     "expect_close",
     "expect_float",
@@ -36,6 +41,7 @@ def expect_type(value, expected: type | tuple[type, ...], name: str):
     Subclasses are refused on purpose: ``numpy.float64`` is a ``float`` subclass, and a subclass
     can override ``__eq__`` to pass any comparison.
     """
+    __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     allowed = expected if isinstance(expected, tuple) else (expected,)
     if type(value) not in allowed:
         wanted = " or ".join(_type_name(t) for t in allowed)
@@ -46,6 +52,7 @@ def expect_type(value, expected: type | tuple[type, ...], name: str):
 
 def expect_float(value, name: str, *, finite: bool = True) -> float:
     """Assert ``value`` is a built-in ``float`` (not a tensor, not numpy), finite unless told otherwise."""
+    __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     expect_type(value, float, name)
     if finite and not math.isfinite(value):
         raise AssertionError(f"{name} should be a finite number, got {value}")
@@ -61,6 +68,7 @@ def expect_tensor(
     finite: bool = True,
 ) -> torch.Tensor:
     """Assert ``value`` is a plain ``torch.Tensor`` with the given shape and dtype, all finite."""
+    __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     if type(value) is not torch.Tensor:
         hint = " (use torch.as_tensor(...) or torch functions, not numpy or lists)"
         raise AssertionError(f"{name} should be a torch.Tensor, got {_type_name(value)}{hint}")
@@ -80,6 +88,7 @@ def expect_close(actual, expected, name: str, *, rtol: float = 1e-5, atol: float
     ``actual`` must have the type of ``expected`` (float, or a torch.Tensor of the same shape);
     ``expected`` comes from the test, never from the student's namespace.
     """
+    __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     if isinstance(expected, torch.Tensor):
         expect_tensor(actual, name, shape=expected.shape, finite=False)
         diff = (actual.detach().double() - expected.detach().double()).abs()
@@ -106,6 +115,7 @@ def expect_close(actual, expected, name: str, *, rtol: float = 1e-5, atol: float
 
 def expect_callable(value, name: str) -> Callable:
     """Assert ``value`` is a function the student defined (or any callable)."""
+    __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     if not callable(value):
         raise AssertionError(f"{name} should be a function, got {_type_name(value)}")
     return value
@@ -118,6 +128,7 @@ def expect_raises(exception: type[BaseException], call: Callable[[], object], na
     deliberate ``raise ValueError`` from one raised by accident (``math.log(0)``): the check is on
     behaviour, so both pass.
     """
+    __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     try:
         call()
     except exception:
@@ -126,3 +137,11 @@ def expect_raises(exception: type[BaseException], call: Callable[[], object], na
         raise AssertionError(f"{name} should raise {exception.__name__} when {why}, "
                              f"but raised {type(err).__name__}: {err}") from None
     raise AssertionError(f"{name} should raise {exception.__name__} when {why}, but returned normally")
+
+
+def passed(exercise: str) -> None:
+    """Print that ``exercise`` passed the visible tests: the last line of a test cell's visible part.
+
+    The hidden tests, which ``course grade`` runs after it, check the same requirements on other values.
+    """
+    print(f"✓ {exercise}: the visible tests pass (the hidden tests check the same requirements when graded)")

@@ -261,3 +261,32 @@ def test_expect_raises_reports_the_wrong_exception():
         AssertionError, match="^f should raise ValueError when n < 0, but raised TypeError: bad type$"
     ):
         expect_raises(ValueError, call, "f", "n < 0")
+
+
+def test_passed_prints_one_line_naming_the_exercise(capsys) -> None:
+    """Does passed("Exercise 2") print one line a student reads as 'the visible tests pass'?"""
+    from course_utils.grading import passed
+
+    passed("Exercise 2")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("✓ Exercise 2: the visible tests pass")
+
+
+def test_a_failing_check_hides_the_checks_it_calls_in_ipython() -> None:
+    """Does IPython show the message and skip the checks a check calls (expect_close -> expect_float -> expect_type)?
+
+    IPython always shows the frame that raised (here expect_type's); the ones between it and the test cell,
+    which set __tracebackhide__, are replaced by one "skipping hidden frame" line.
+    """
+    import io
+    from contextlib import redirect_stdout
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        shell.run_cell("from course_utils.grading import expect_close\nexpect_close('1.0', 2.0, 'f(0)')")
+    shown = buffer.getvalue()
+    assert "f(0) should be a float, got str" in shown
+    assert "skipping hidden 2 frame" in shown and "expect_float" not in shown, shown
