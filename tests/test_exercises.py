@@ -254,6 +254,61 @@ RIGHT = {
 }
 
 
+# Wrong answers that Validate (the visible tests alone) still calls a success: only the hidden tests, when
+# graded, catch them. A student who sees "Success" and then loses points has been misled, so every requirement
+# the text states needs a visible check: strengthen the visible tests and delete the entry here. What may stay
+# is hard-coding or a subtle numerical slip that only other values reveal. test_the_visible_tests_catch... and
+# test_hidden_only_is_not_stale keep this list exact.
+HIDDEN_ONLY = {
+    ('00_welcome', 'decode-linear-tests', 'decode_linear'): {
+        'casts to float32',
+    },
+    ('00_welcome', 'sample-latent-tests', 'sample_latent'): {
+        'ignores the generator',
+        'uniform noise',
+    },
+    ('01_probability_densities', 'prob-between-tests', 'prob_between'): {
+        'no check of b < a',
+    },
+    ('01_probability_densities', 'sample-exponential-tests', 'sample_exponential'): {
+        'multiplies by the rate',
+        'ignores the generator',
+        "torch's exponential sampler, not the inverse CDF",
+        '3% scale error',
+    },
+    ('01_probability_densities', 'uniform-pdf-tests', 'uniform_pdf'): {
+        'no check of high > low',
+        'always float32',
+    },
+    ('03_cross_entropy_and_mse', 'bce-with-logits-tests', 'bce_with_logits'): {
+        'the naive formula',
+        'clamps the logits',
+        'hard targets only',
+        'always float32',
+    },
+    ('03_cross_entropy_and_mse', 'softmax-cross-entropy-tests', 'softmax_cross_entropy'): {
+        'naive softmax',
+        "shifts by the batch's largest logit, not the row's",
+    },
+    ('04_kl_divergence', 'entropy-cross-entropy-tests', 'entropy_and_cross_entropy'): {
+        'no zero handling',
+        'arguments swapped in H(p, q)',
+    },
+    ('04_kl_divergence', 'gaussian-kl-tests', 'gaussian_kl'): {
+        'variances for standard deviations',
+        'symmetrised',
+        'no check of the standard deviations',
+    },
+    ('04_kl_divergence', 'kl-monte-carlo-tests', 'kl_monte_carlo'): {
+        'ignores the generator',
+        'reseeds the global generator',
+        'the closed form as the estimate',
+        'variance / √n as the standard error',
+        'twice the standard error',
+    },
+}
+
+
 def _checked(a, b, compute):
     if b < a:
         raise ValueError("need a <= b")
@@ -297,3 +352,37 @@ def test_every_graded_cell_is_covered_here() -> None:
               if chapter.is_dir() for grade_id in graded_cells(chapter.name)}
     covered = {(chapter, grade_id) for chapter, grade_id, _ in WRONG}
     assert graded <= covered, f"graded cells without wrong answers in {__file__}: {sorted(graded - covered)}"
+
+
+def visible_part(source: str) -> str:
+    """What Validate runs of a test cell: everything before the hidden tests (the release removes them)."""
+    return source.split("### BEGIN HIDDEN TESTS")[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "mistake"),
+    [(key, mistake) for key, answers in sorted(WRONG.items()) for mistake in answers
+     if mistake not in HIDDEN_ONLY.get(key, ())],
+    ids=lambda v: v[1] if isinstance(v, tuple) else v,
+)
+def test_the_visible_tests_catch_this_wrong_answer(key: tuple[str, str, str], mistake: str) -> None:
+    """Does Validate already reject this wrong answer, so that "Success" means what the student thinks?"""
+    chapter, grade_id, name = key
+    with pytest.raises(AssertionError) as failure:
+        run_test_cell(visible_part(graded_cells(chapter)[grade_id]), {name: WRONG[key][mistake]}, chapter)
+    assert str(failure.value).strip(), "the failure message should tell the student what to fix"
+
+
+@pytest.mark.parametrize(
+    ("key", "mistake"),
+    [(key, mistake) for key, mistakes in sorted(HIDDEN_ONLY.items()) for mistake in sorted(mistakes)],
+    ids=lambda v: v[1] if isinstance(v, tuple) else v,
+)
+def test_hidden_only_is_not_stale(key: tuple[str, str, str], mistake: str) -> None:
+    """Is each HIDDEN_ONLY entry a wrong answer of WRONG that the visible tests really let through?"""
+    chapter, grade_id, name = key
+    assert mistake in WRONG.get(key, {}), f"HIDDEN_ONLY names {mistake!r}, which WRONG[{key}] does not have"
+    try:
+        run_test_cell(visible_part(graded_cells(chapter)[grade_id]), {name: WRONG[key][mistake]}, chapter)
+    except AssertionError:
+        pytest.fail(f"the visible tests now catch {mistake!r}: delete it from HIDDEN_ONLY")
