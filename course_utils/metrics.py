@@ -1,6 +1,7 @@
 """Measures of generated samples and of trained models.
 
 - :func:`nearest_neighbours`: copies of the training data, or new samples?
+- :func:`class_clarity`: does a sample look like one class, as a real image does, or like noise between them?
 - :func:`mode_coverage`: the PacGAN / VEEGAN mode-collapse protocol on the ring and grid;
 - :func:`held_out_elbo`, :func:`importance_weighted_nll`: how well a VAE models held-out data.
 """
@@ -30,6 +31,46 @@ def nearest_neighbours(queries: torch.Tensor, reference: torch.Tensor) -> tuple[
     distances = torch.cdist(queries.double(), reference.double())  # (n, m)
     best, index = distances.min(dim=1)
     return best.to(queries.dtype), index
+
+
+def class_clarity(queries: torch.Tensor, reference: torch.Tensor,
+                  labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class-clarity ratio of each query, and the label of its nearest reference row.
+
+    The ratio is (distance to the nearest reference row of *another* class) ÷ (distance to the nearest
+    reference row), where "another" means a label other than that of the nearest row. A real image
+    of one class sits much closer to its own class than to any other (ratio well above 1); a point
+    between the classes, such as pixelwise noise, is about as close to another class as to its
+    nearest image (ratio near 1). A 1-nearest-neighbour label alone cannot tell these apart: noise
+    gets a label too. The ratio is ``inf`` for a query equal to a reference row.
+
+    Parameters
+    ----------
+    queries : Tensor, shape (n, D)
+        Images to judge, e.g. generated samples.
+    reference : Tensor, shape (m, D)
+        Labelled images, e.g. the training set.
+    labels : Tensor, shape (m,), integer
+        Class of each reference row; at least two classes must occur.
+
+    Returns
+    -------
+    ratio : Tensor, shape (n,), float64
+    nearest_label : Tensor, shape (n,), int64
+    """
+    if labels.ndim != 1 or len(labels) != len(reference):
+        raise ValueError(f"labels must have shape (m,) with m = len(reference) = {len(reference)}; "
+                         f"got {tuple(labels.shape)}")
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integers; got {labels.dtype}")
+    if len(torch.unique(labels)) < 2:
+        raise ValueError("labels must hold at least two classes: a ratio needs another class")
+    nearest, index = nearest_neighbours(queries.double(), reference.double())  # (n,) each
+    nearest_label = labels[index].long()  # (n,)
+    distances = torch.cdist(queries.double(), reference.double())  # (n, m)
+    same = labels.long()[None, :] == nearest_label[:, None]  # (n, m): reference rows of the nearest's class
+    other = distances.masked_fill(same, math.inf).min(dim=1).values  # (n,)
+    return other / nearest, nearest_label
 
 
 # ============================================================================ mode coverage
