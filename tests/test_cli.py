@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,13 @@ import pytest
 from conftest import one_line_error, snapshot
 
 from course_utils.cli import COMMANDS, Command, main
-from course_utils.cli.lab import lab_command
+from course_utils.cli.lab import (
+    DISABLED_LAB_PLUGINS,
+    DISABLED_SERVER_EXTENSIONS,
+    LAB_CONFIG_DIR,
+    lab_command,
+    lab_environment,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,8 +118,64 @@ def test_lab_dry_run_prints_a_jupyter_lab_command_on_chapters(
     monkeypatch.setattr(os, "geteuid", lambda: 1000, raising=False)
     assert main(["lab", "--dry-run", "--port", "8890", "--", "--no-browser"]) == 0
     out = capsys.readouterr().out.strip()
-    assert out.startswith(f"cd {course.resolve()} && ")
-    assert "-m jupyter lab --ServerApp.root_dir=chapters --port 8890 --no-browser" in out
+    assert out.startswith(f"cd {course.resolve()} && PATH={Path(sys.executable).parent}{os.pathsep}")
+    assert f"JUPYTER_CONFIG_PATH={LAB_CONFIG_DIR}" in out
+    assert "-m jupyter lab --ServerApp.root_dir=chapters " in out
+    assert out.splitlines()[0].endswith(" --port 8890 --no-browser")
+    assert "--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False" in out
+    assert "disabled JupyterLab plugins (nbgrader's instructor tools): @jupyter/nbgrader:formgrader, " \
+           "@jupyter/nbgrader:create-assignment" in out
+
+
+def test_lab_environment_puts_course_first_on_path() -> None:
+    """Is `course` found in Lab's terminal although the venv was never activated (its bin first on PATH, once)?"""
+    bin_dir = str(Path(sys.executable).parent)
+    env = lab_environment({"PATH": os.pathsep.join(["/usr/bin", bin_dir, "/bin"]), "HOME": "/home/student"})
+    assert env["PATH"].split(os.pathsep) == [bin_dir, "/usr/bin", "/bin"]
+    assert shutil.which("course", path=env["PATH"]) == str(Path(bin_dir) / "course")
+    assert env["HOME"] == "/home/student"
+    assert env["JUPYTER_CONFIG_PATH"] == str(LAB_CONFIG_DIR)
+    kept = lab_environment({"PATH": "", "JUPYTER_CONFIG_PATH": "/etc/mine"})["JUPYTER_CONFIG_PATH"]
+    assert kept == os.pathsep.join([str(LAB_CONFIG_DIR), "/etc/mine"])
+
+
+def test_lab_terminal_is_not_a_login_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does Lab's terminal run the user's shell as given (a login shell's /etc/profile would reset PATH)?"""
+    monkeypatch.setenv("SHELL", "/bin/zsh")
+    assert "--ServerApp.terminado_settings=shell_command=/bin/zsh" in lab_command()
+
+
+def test_lab_config_disables_nbgrader_instructor_plugins() -> None:
+    """Does page_config.json disable exactly DISABLED_LAB_PLUGINS, ids that nbgrader's labextension defines,
+    while the Validate button, the assignment list and the menu stay; are the disabled server extensions real?"""
+    import importlib.util
+
+    from jupyter_core.paths import jupyter_path
+
+    page_config = json.loads((LAB_CONFIG_DIR / "labconfig" / "page_config.json").read_text(encoding="utf-8"))
+    assert page_config == {"disabledExtensions": dict.fromkeys(DISABLED_LAB_PLUGINS, True)}
+    bundles = [path for folder in jupyter_path("labextensions")
+               for path in (Path(folder) / "@jupyter" / "nbgrader" / "static").glob("*.js")]
+    assert bundles, "nbgrader's labextension is not installed"
+    code = "".join(path.read_text(encoding="utf-8", errors="replace") for path in bundles)
+    for plugin in (*DISABLED_LAB_PLUGINS, "@jupyter/nbgrader:validate-assignment",
+                   "@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:menu"):
+        assert f'"{plugin}"' in code, f"nbgrader no longer defines the plugin {plugin}"
+    for module in DISABLED_SERVER_EXTENSIONS:
+        assert importlib.util.find_spec(module) is not None, module
+
+
+def test_lab_starts_jupyter_in_the_student_environment(course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does `course lab` start jupyter from the course root with lab_environment's PATH and config path?"""
+    (course / "chapters").mkdir()
+    monkeypatch.chdir(course)
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda command, **kwargs: calls.append((command, kwargs)) or 0)
+    assert main(["lab", "--", "--no-browser"]) == 0
+    [(command, kwargs)] = calls
+    assert command[-1] == "--no-browser" and kwargs["cwd"] == course.resolve()
+    assert kwargs["env"]["PATH"].startswith(str(Path(sys.executable).parent) + os.pathsep)
+    assert kwargs["env"]["JUPYTER_CONFIG_PATH"].startswith(str(LAB_CONFIG_DIR))
 
 
 def test_lab_as_root_allows_root(monkeypatch: pytest.MonkeyPatch) -> None:
