@@ -98,6 +98,13 @@ def _uniform_float32(x, low, high):
     return _uniform_values(x, low, high).float()
 
 
+def _bce_gradient_by_backward(z, t):
+    """The right numbers, but from autograd (.backward()) instead of the derived closed form."""
+    leaf = z.detach().clone().requires_grad_(True)
+    F.binary_cross_entropy_with_logits(leaf, t).backward()
+    return leaf.grad
+
+
 WRONG = {
     ("00_welcome", "sample-latent-tests", "sample_latent"): {
         "ignores the generator": lambda n, d, generator: torch.randn(n, d),
@@ -148,12 +155,30 @@ WRONG = {
         "float64": lambda n, rate, g: -torch.log1p(-torch.rand(n, generator=g, dtype=torch.float64)) / rate,
         "rigged object": lambda n, rate, g: AlwaysEqual(),
     },
+    ("03_cross_entropy_and_mse", "bce-logit-gradient-tests", "bce_logit_gradient"): {
+        "y − σ(z)": lambda z, t: (t - torch.sigmoid(z)) / z.numel(),
+        "σ(z)(1 − σ(z))": lambda z, t: torch.sigmoid(z) * (1 - torch.sigmoid(z)) / z.numel(),
+        "no mean over the batch": lambda z, t: torch.sigmoid(z) - t,
+        "the squared error's gradient": lambda z, t: 2 * (torch.sigmoid(z) - t) * torch.sigmoid(z)
+        * (1 - torch.sigmoid(z)) / z.numel(),
+        "divides by len(logits), not the number of entries": lambda z, t: (torch.sigmoid(z) - t) / len(z),
+        "always float32": lambda z, t: ((torch.sigmoid(z) - t) / z.numel()).float(),
+        "uses autograd": lambda z, t: torch.autograd.grad(
+            F.binary_cross_entropy_with_logits(z.detach().requires_grad_(True), t), z)[0],
+        "uses .backward()": _bce_gradient_by_backward,
+        "rigged object": lambda z, t: AlwaysEqual(),
+    },
     ("03_cross_entropy_and_mse", "bce-with-logits-tests", "bce_with_logits"): {
         "the naive formula": naive_bce_with_logits,
         "clamps the logits": lambda z, y: naive_bce_with_logits(z.clamp(-15, 15), y),
         "hard targets only": lambda z, y: _stable_bce(z, y.round()),
         "returns the mean": lambda z, y: _stable_bce(z, y).mean(),
         "always float32": lambda z, y: _stable_bce(z, y).float(),
+        "two-branch torch.where (nan gradients at ±1000)": lambda z, y: torch.where(
+            z >= 0, (1 - y) * z + torch.log1p(torch.exp(-z)), -y * z + torch.log1p(torch.exp(z))),
+        "calls F.binary_cross_entropy_with_logits": lambda z, y: F.binary_cross_entropy_with_logits(
+            z, y, reduction="none"),
+        "uses torch.nn.BCEWithLogitsLoss": lambda z, y: torch.nn.BCEWithLogitsLoss(reduction="none")(z, y),
         "rigged object": lambda z, y: AlwaysEqual(),
     },
     ("03_cross_entropy_and_mse", "softmax-cross-entropy-tests", "softmax_cross_entropy"): {
@@ -163,6 +188,8 @@ WRONG = {
         "max logit instead of the label's": lambda z, y: (torch.logsumexp(z, 1) - z.max(1).values).mean(),
         "shifts by the batch's largest logit, not the row's": lambda z, y: (
             z.max() + (z - z.max()).exp().sum(1).log() - z.gather(1, y[:, None]).squeeze(1)).mean(),
+        "calls F.cross_entropy": lambda z, y: F.cross_entropy(z, y),
+        "calls F.log_softmax": lambda z, y: -F.log_softmax(z, 1).gather(1, y[:, None]).mean(),
         "rigged object": lambda z, y: AlwaysEqual(),
     },
     ("04_kl_divergence", "kl-discrete-tests", "kl_discrete"): {
@@ -248,6 +275,10 @@ RIGHT = {
         "float() instead of .item()": lambda d, a, b: _checked(a, b, lambda: float(d.cdf(torch.tensor(b))
                                                                                  - d.cdf(torch.tensor(a)))),
     },
+    ("03_cross_entropy_and_mse", "bce-logit-gradient-tests", "bce_logit_gradient"): {
+        "1 − y − σ(−z), over numel": lambda z, t: (1 - t - torch.sigmoid(-z)) / z.numel(),
+        "σ(z) − y, mean by shape": lambda z, t: (torch.sigmoid(z) - t) / math.prod(z.shape),
+    },
     ("03_cross_entropy_and_mse", "bce-with-logits-tests", "bce_with_logits"): {
         "softplus(z) - z·y": lambda z, y: F.softplus(z) - z * y,
         "softplus(-z) + (1 - y)·z": lambda z, y: F.softplus(-z) + (1 - y) * z,
@@ -280,16 +311,6 @@ HIDDEN_ONLY = {
     ('00_welcome', 'sample-latent-tests', 'sample_latent'): {
         'ignores the generator',
         'uniform noise',
-    },
-    ('03_cross_entropy_and_mse', 'bce-with-logits-tests', 'bce_with_logits'): {
-        'the naive formula',
-        'clamps the logits',
-        'hard targets only',
-        'always float32',
-    },
-    ('03_cross_entropy_and_mse', 'softmax-cross-entropy-tests', 'softmax_cross_entropy'): {
-        'naive softmax',
-        "shifts by the batch's largest logit, not the row's",
     },
 }
 
