@@ -1,7 +1,8 @@
 """``course doctor``: what is installed, which device training will use, and what is wrong.
 
 Every check returns a :class:`Finding`; a problem carries a one-line fix. Checks are fast (no
-``jupyter`` subprocess; only ``nvidia-smi -L`` when it exists) so students can run it first thing.
+``jupyter`` subprocess; only ``nvidia-smi -L`` and ``fc-list`` when they exist) so students can run it
+first thing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ LAB_EXTENSIONS = (
     ("interactive matplotlib (%matplotlib widget)", "ipympl", "jupyter-matplotlib"),
     ("nbgrader's Validate button", "nbgrader", "@jupyter/nbgrader"),
 )
+# The chapters quote a Chinese blog post: without a font that covers Chinese, the browser draws empty boxes.
+CJK_FONT_FIX = ("sudo apt-get install fonts-noto-cjk (Debian/Ubuntu; Fedora: google-noto-sans-cjk-fonts), "
+                "then reload the JupyterLab page")
+# Families that cover Chinese, for the fallback without fontconfig (matplotlib's font list has no coverage).
+CJK_FAMILY_HINTS = ("cjk", "wenquanyi", "droid sans fallback", "ar pl ", "simhei", "simsun", "kaiti", "heiti",
+                    "songti", "fangsong", "mingliu", "pingfang", "yahei", "noto sans sc", "noto serif sc",
+                    "source han")
 PYTHON_NAMES = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
 
 STATUSES = ("ok", "note", "problem")
@@ -361,6 +369,69 @@ def check_chromium() -> Finding:
                    "sudo apt-get install chromium (Debian/Ubuntu), or let `make test` install it as root")
 
 
+def cjk_fonts(timeout: float = 10.0) -> list[str] | None:
+    """The installed font families that cover Chinese.
+
+    Asks fontconfig (``fc-list :lang=zh family``: what the browser on Linux uses) when it exists;
+    otherwise guesses from matplotlib's font list by family name (``CJK_FAMILY_HINTS``).
+
+    Parameters
+    ----------
+    timeout : float
+        Seconds to wait for ``fc-list``.
+
+    Returns
+    -------
+    list of str or None
+        Family names (empty when there is none); ``None`` when neither fontconfig nor matplotlib can tell.
+    """
+    exe = shutil.which("fc-list")
+    if exe is not None:
+        try:
+            out = subprocess.run([exe, ":lang=zh", "family"], capture_output=True, text=True, timeout=timeout,
+                                 check=False)
+        except (OSError, subprocess.SubprocessError):
+            out = None
+        if out is not None and out.returncode == 0:
+            return sorted({line.split(",")[0].strip() for line in out.stdout.splitlines() if line.strip()})
+    try:
+        from matplotlib import font_manager
+    except ImportError:
+        return None
+    names = {font.name for font in font_manager.fontManager.ttflist}
+    return sorted(name for name in names if any(hint in name.lower() for hint in CJK_FAMILY_HINTS))
+
+
+def check_cjk_font(platform: str = sys.platform, fonts: Callable[[], list[str] | None] | None = None) -> Finding:
+    """Is there a font for the Chinese quotes (else the browser shows them as empty boxes)?
+
+    Parameters
+    ----------
+    platform : str
+        ``sys.platform`` by default; macOS and Windows always ship Chinese fonts.
+    fonts : callable, optional
+        Returns the Chinese font families; :func:`cjk_fonts` by default.
+
+    Returns
+    -------
+    Finding
+        Named ``"cjk font"``: ok, or a note with the command that installs one (the course runs without,
+        but the quoted Chinese text is unreadable).
+    """
+    if platform == "darwin" or platform.startswith("win"):
+        return Finding("cjk font", "ok", "macOS and Windows ship fonts for the Chinese quotes")
+    found = (fonts or cjk_fonts)()
+    if found is None:
+        return Finding("cjk font", "note",
+                       "cannot tell whether a Chinese font is installed (no fc-list, no matplotlib)",
+                       f"if the Chinese quotes show as empty boxes: {CJK_FONT_FIX}")
+    if not found:
+        return Finding("cjk font", "note", "no font covers Chinese: the quotes from the source post will show "
+                                           "as empty boxes (□□□)", CJK_FONT_FIX)
+    more = f" (+{len(found) - 3} more)" if len(found) > 3 else ""
+    return Finding("cjk font", "ok", f"Chinese quotes render with {', '.join(found[:3])}{more}")
+
+
 # ----------------------------------------------------------------------------------------------
 # report
 
@@ -378,8 +449,8 @@ def diagnose(root: str | os.PathLike[str] | None = None) -> list[Finding]:
     -------
     list of Finding
         Python, package versions, the training device, the CUDA build, the JupyterLab extensions,
-        the notebook kernel, the environment, where ``course_utils`` is imported from and chromium,
-        in that order.
+        the notebook kernel, the environment, where ``course_utils`` is imported from, chromium and a
+        font for the Chinese quotes, in that order.
     """
     if root is None:
         from course_utils._layout import find_course_root
@@ -391,7 +462,8 @@ def diagnose(root: str | os.PathLike[str] | None = None) -> list[Finding]:
     findings = [check_python(), *check_packages(), check_device(), check_cuda_build(),
                 *check_lab_extensions(), check_kernel(),
                 check_environment(Path(root) if root is not None else None),
-                check_package_source(Path(root) if root is not None else None), check_chromium()]
+                check_package_source(Path(root) if root is not None else None), check_chromium(),
+                check_cjk_font()]
     return findings
 
 

@@ -17,11 +17,12 @@ from course_utils.doctor import Finding, diagnose, format_report
 
 
 def test_diagnose_returns_every_check() -> None:
-    """Does diagnose() check Python, each package, device, CUDA, Lab, kernel, environment and chromium?"""
+    """Does diagnose() check Python, packages, device, CUDA, Lab, kernel, environment, chromium and a CJK font?"""
     findings = diagnose()
     assert all(isinstance(f, Finding) for f in findings)
     names = [f.name for f in findings]
-    for name in ("python", *doctor.PACKAGES, "device", "cuda", "kernel", "environment", "course_utils", "chromium"):
+    for name in ("python", *doctor.PACKAGES, "device", "cuda", "kernel", "environment", "course_utils", "chromium",
+                 "cjk font"):
         assert name in names
     assert sum(name.startswith("lab: ") for name in names) == len(doctor.LAB_EXTENSIONS)
     assert all(f.fix for f in findings if f.status == "problem")
@@ -137,3 +138,48 @@ def test_finding_rejects_an_unknown_status() -> None:
     """Is a Finding with a status other than ok/note/problem refused?"""
     with pytest.raises(ValueError, match="status"):
         Finding("x", "fine", "")
+
+
+def test_no_chinese_font_is_a_note_with_the_debian_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a font that covers Chinese, does the doctor say the quotes show as boxes, and how to install one?"""
+    monkeypatch.setattr(doctor, "cjk_fonts", lambda: [])
+    finding = next(f for f in diagnose() if f.name == "cjk font")
+    if sys.platform == "linux":
+        assert finding.status == "note" and "empty boxes" in finding.detail
+        assert "sudo apt-get install fonts-noto-cjk" in finding.fix
+        assert "fix: sudo apt-get install fonts-noto-cjk" in format_report([finding])
+    assert finding.ok  # the course runs; only the quotes are unreadable
+    found = doctor.check_cjk_font("linux", fonts=lambda: ["Noto Sans CJK SC", "Noto Serif CJK SC"])
+    assert found.status == "ok" and "Noto Sans CJK SC" in found.detail
+    assert doctor.check_cjk_font("darwin", fonts=lambda: []).status == "ok"
+    unknown = doctor.check_cjk_font("linux", fonts=lambda: None)
+    assert unknown.status == "note" and "fonts-noto-cjk" in unknown.fix
+
+
+def test_chinese_fonts_from_fontconfig_or_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does cjk_fonts read `fc-list :lang=zh family`, and without fc-list fall back to matplotlib's font list?"""
+    import subprocess
+    from types import SimpleNamespace
+
+    from matplotlib import font_manager
+
+    asked = []
+
+    def fc_list(argv, **kwargs):
+        asked.append(argv)
+        return SimpleNamespace(returncode=0, stdout=listing)
+
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: "/usr/bin/fc-list" if name == "fc-list" else None)
+    monkeypatch.setattr(subprocess, "run", fc_list)
+    listing = "Noto Sans CJK SC,Noto Sans CJK SC Regular\nNoto Serif CJK JP\nNoto Sans CJK SC\n"
+    assert doctor.cjk_fonts() == ["Noto Sans CJK SC", "Noto Serif CJK JP"]
+    assert asked[0] == ["/usr/bin/fc-list", ":lang=zh", "family"]
+    listing = ""
+    assert doctor.cjk_fonts() == []
+
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: None)
+    fonts = [SimpleNamespace(name=name) for name in ("DejaVu Sans", "WenQuanYi Zen Hei", "Liberation Serif")]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts)
+    assert doctor.cjk_fonts() == ["WenQuanYi Zen Hei"]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts[::2])
+    assert doctor.cjk_fonts() == []
