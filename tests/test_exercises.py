@@ -231,6 +231,15 @@ WRONG = {
         "ignores q (H(p, uniform))": lambda p, q: (_entropy(p), math.log(len(p))),
         "p and q swapped": lambda p, q: (_entropy(q), _entropy(q) + _kl(q, p.clamp_min(1e-300))),
     },
+    ("04_kl_divergence", "moment-match-tests", "moment_match"): {
+        "the variance for the standard deviation": lambda w, mu, sd: _moments(w, mu, sd, "variance"),
+        "forgets the modes' own variances": lambda w, mu, sd: _moments(w, mu, sd, "between"),
+        "forgets the spread of the modes": lambda w, mu, sd: _moments(w, mu, sd, "within"),
+        "unweighted mean": lambda w, mu, sd: (mu.mean().item(), _moments(w, mu, sd)[1]),
+        "the heaviest mode (the reverse-KL answer)": lambda w, mu, sd: (mu[w.argmax()].item(), sd[w.argmax()].item()),
+        "returns tensors": lambda w, mu, sd: tuple(torch.tensor(v) for v in _moments(w, mu, sd)),
+        "rigged object": lambda w, mu, sd: AlwaysEqual(),
+    },
 }
 
 
@@ -250,6 +259,15 @@ def _entropy(p) -> float:
 
 def _gauss_kl(m0, s0, m1, s1) -> float:
     return math.log(s1 / s0) + (s0**2 + (m0 - m1) ** 2) / (2 * s1**2) - 0.5
+
+
+def _moments(w, mu, sd, variance: str = "total") -> tuple[float, float]:
+    """A Gaussian mixture's mean and a spread: the total sd, or one of the usual slips."""
+    mean = (w * mu).sum()
+    within, between = (w * sd**2).sum(), (w * (mu - mean) ** 2).sum()
+    spread = {"total": (within + between).sqrt(), "variance": within + between, "between": between.sqrt(),
+              "within": within.sqrt()}[variance]
+    return mean.item(), spread.item()
 
 
 def _checked_sigmas(s0, s1, value: float) -> float:
