@@ -187,6 +187,34 @@ def test_inverse_cdf_sampler_n_and_seed():
     assert number_after(right.get_title(), "KS distance") == pytest.approx(ks, abs=6e-4)
 
 
+def legend_bottom_over_data_top(ax) -> float:
+    """The legend's lower edge minus the tallest line or bar, in data units (> 0: the legend is off the data)."""
+    legend = ax.get_legend()
+    bottom = ax.transData.inverted().transform(legend.get_window_extent(ax.figure._get_renderer()))[0, 1]
+    tops = [float(np.max(line.get_ydata())) for line in ax.get_lines()  # not axvline: its y is in axes units
+            if len(line.get_ydata()) and line.get_transform().contains_branch(ax.transData)]
+    tops += [float(np.max(patch.get_data()[0])) for patch in ax.patches if hasattr(patch, "get_data")]
+    tops += [float(c.get_datalim(ax.transData).y1) for c in ax.collections]
+    return bottom - max(tops)
+
+
+@pytest.mark.parametrize(("builder", "axis", "changes"), [
+    (densities.density_vs_probability, 0, {}),  # Uniform(0, 0.25): a flat top at 4 across the plot
+    (densities.density_vs_probability, 0, {"distribution": "Gaussian N(0, 1)", "center": 0.4}),
+    (densities.histogram_explorer, 0, {"distribution": "Uniform(0, 0.25)"}),
+    (densities.inverse_cdf_sampler, 2, {"distribution": "Cauchy(0, 1)"}),
+    (densities.inverse_cdf_sampler, 2, {"distribution": "Uniform(0, 0.25)", "n": 100}),
+    (densities.latent_noise_explorer, 0, {"transform": "tanh"}),
+])
+def test_densities_legends_sit_above_the_data(builder, axis, changes):
+    """Does each densities legend sit in the band above the tallest curve or bar, not on the data (issue 10)?"""
+    live = builder()
+    for name, value in changes.items():
+        change(live, name, value)
+    live.figure.draw_without_rendering()
+    assert legend_bottom_over_data_top(live.figure.axes[axis]) > 0
+
+
 def span(live: LiveFigure) -> tuple[float, float]:
     match = re.search(r"span \[(-?[\d.]+), (-?[\d.]+)\]", title(live))
     assert match, title(live)
@@ -203,7 +231,7 @@ def test_latent_noise_explorer():
 
     change(live, "transform", "tanh")
     low, high = span(live)
-    assert title(live).startswith("g = tanh") and -0.97 < low and high < 0.97  # tanh(2) = 0.964
+    assert title(live).startswith("g = tanh(2z):") and -0.97 < low and high < 0.97  # tanh(2) = 0.964
 
     change(live, "target", "Gaussian N(0, 1)")
     change(live, "transform", "matched")

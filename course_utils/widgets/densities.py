@@ -21,6 +21,19 @@ from course_utils.widgets.base import LiveFigure, choice, log_slider, selection_
 
 SAMPLE_SIZES = (10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
 INVERTIBLE = ("Exponential(1)", "Gaussian N(0, 1)", "Laplace(0, 1)", "Cauchy(0, 1)", "Uniform(0, 0.25)")
+TRANSFORM_LABELS = {"tanh": "tanh(2z)"}  # the formula behind a map's short name, for the title
+
+
+def _legend_above_data(ax, *, ncol: int = 2, headroom: float = 1.3) -> None:
+    """Raise the y-axis top by ``headroom`` and put the legend in that empty band, never on the data.
+
+    ``loc="best"`` would search for a free spot on every redraw (slow) and still covers a flat
+    density such as Uniform(0, 0.25)'s: a band above the tallest bar is free for every example.
+    """
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(bottom, bottom + headroom * (top - bottom))
+    ax.legend(loc="upper center", ncol=ncol, fontsize=8, frameon=False, borderaxespad=0.2,
+              handlelength=1.5, columnspacing=1.0)
 
 
 def density_vs_probability() -> LiveFigure:
@@ -40,7 +53,7 @@ def density_vs_probability() -> LiveFigure:
         ax.set_title(f"density p({x0:.2f}) = {report.density:.3f}   ·   probability / width = {report.ratio:.3f}",
                      fontsize=10)
         ax.set_ylabel("density")
-        ax.legend(loc="upper right", fontsize=8)
+        _legend_above_data(ax)
 
     controls = {
         "distribution": choice("distribution", examples, "Uniform(0, 0.25)"),
@@ -62,7 +75,7 @@ def histogram_explorer() -> LiveFigure:
         plot_pdf(left, example.dist, example.value_range)
         errors = [histogram_l1_error(samples[:m], example.dist, bins, example.value_range) for m in SAMPLE_SIZES]
         left.set_title(f"n = {n:,}: L1 error {errors[SAMPLE_SIZES.index(n)]:.3f}", fontsize=10)
-        left.legend(fontsize=8)
+        _legend_above_data(left)
         right.loglog(SAMPLE_SIZES, errors, "o-", color="#4C72B0")
         plain_log_labels(right)
         right.axvline(n, color="k", lw=0.6, ls=":")
@@ -103,7 +116,7 @@ def inverse_cdf_sampler() -> LiveFigure:
         plot_histogram(right, x, 40, example.value_range, label=f"F⁻¹(u), n = {n:,}")
         plot_pdf(right, example.dist, example.value_range, label="target p(x)")
         right.set_title(f"the result (KS distance {ks_distance(x, example.dist):.3f})", fontsize=10)
-        right.legend(fontsize=8)
+        _legend_above_data(right, ncol=1, headroom=1.45)
 
     controls = {
         "distribution": choice("target", INVERTIBLE),
@@ -125,8 +138,9 @@ def latent_noise_explorer() -> LiveFigure:
         ax = fig.axes[0]
         plot_histogram(ax, x, 60, (min(lo, -3.0), max(hi, 3.0)), label=f"g(z), z ~ {latent}")
         plot_pdf(ax, example.dist, (min(lo, -3.0), max(hi, 3.0)), label=f"target: {target}")
-        ax.set_title(f"g = {transform}: samples span [{float(x.min()):.2f}, {float(x.max()):.2f}]", fontsize=10)
-        ax.legend(fontsize=8)
+        shown = TRANSFORM_LABELS.get(transform, transform)
+        ax.set_title(f"g = {shown}: samples span [{float(x.min()):.2f}, {float(x.max()):.2f}]", fontsize=10)
+        _legend_above_data(ax)
 
     controls = {
         "latent": choice("latent noise z", ("uniform", "gaussian")),
