@@ -318,6 +318,29 @@ def test_forward_reverse_fit_follows_the_start():
     change(live, "left_weight", 0.5)
 
 
+def test_discrete_kl_explorer_shows_normalised_values_in_rows():
+    """Does a p weight of 0.65 draw a bar labelled 0.52, with p's and q's sliders in their own labelled rows?"""
+    from course_utils.widgets import kl
+
+    live = kl.discrete_kl_explorer()
+    change(live, "p0", 0.65)  # weights (0.65, 0.3, 0.2, 0.1) sum to 1.25
+    labels = [text.get_text() for text in live.figure.axes[0].texts]
+    assert labels == ["0.52", "0.24", "0.16", "0.08", "0.25", "0.25", "0.25", "0.25"]
+    p_row, q_row, output = live.widget.children
+    assert output is live.output
+    for name, row in (("p", p_row), ("q", q_row)):
+        assert f"<b>{name}</b>" in row.children[0].value and "divided by their sum" in row.children[0].value
+        assert list(row.children[1:]) == [live.controls[f"{name}{k}"] for k in range(4)]
+
+
+def test_forward_reverse_fit_sliders_are_wide():
+    """Are the fit's sliders wider than ipywidgets' default 300 px (which left a 90 px track)?"""
+    from course_utils.widgets import kl
+
+    live = kl.forward_reverse_fit()
+    assert all(int(control.layout.width.removesuffix("px")) >= 400 for control in live.controls.values())
+
+
 def test_a_refused_setting_shows_its_reason_instead_of_a_stale_figure():
     """When every p slider is at 0, does the figure say why (no traceback, no stale picture), and recover?"""
     from course_utils.widgets import kl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -15,18 +16,27 @@ CATEGORIES = 4
 FIT_RANGE = (-8.0, 8.0)
 
 
+def _in_rows(live: LiveFigure, rows: list[tuple[str, list[str]]]) -> LiveFigure:
+    """Lay ``live``'s controls out one labelled row per group (names of controls), above the figure."""
+    boxes = [widgets.HBox([widgets.HTML(label, layout=widgets.Layout(width="230px")),
+                           *(live.controls[name] for name in names)]) for label, names in rows]
+    live.widget = widgets.VBox([*boxes, live.output])
+    return live
+
+
 def discrete_kl_explorer() -> LiveFigure:
-    """Edit p and q (weights are normalised) and read H(p), H(p, q), both KLs and JS live."""
+    """Edit p and q (weights, each row normalised; the bars show the result) and read H(p), H(p, q), both KLs, JS."""
 
     def draw(fig: Figure, **weights: float) -> None:
         ax = fig.axes[0]
         p = normalise([weights[f"p{k}"] for k in range(CATEGORIES)])  # all sliders at 0: LiveFigure shows why
         q = normalise([weights[f"q{k}"] for k in range(CATEGORIES)])
         positions = np.arange(CATEGORIES)
-        ax.bar(positions - 0.2, p.numpy(), width=0.4, color=DATA_COLOR, label="p")
-        ax.bar(positions + 0.2, q.numpy(), width=0.4, color=MODEL_COLOR, label="q")
+        for values, shift, color, name in ((p, -0.2, DATA_COLOR, "p"), (q, 0.2, MODEL_COLOR, "q")):
+            bars = ax.bar(positions + shift, values.numpy(), width=0.4, color=color, label=f"{name} (normalised)")
+            ax.bar_label(bars, fmt="%.2f", fontsize=8)  # the probability drawn, not the slider's weight
         ax.set_xticks(positions, [f"x{k}" for k in positions])
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.15)
         ax.legend(loc="upper right")
         values = {
             "H(p)": divergences.entropy(p), "H(p, q)": divergences.cross_entropy(p, q),
@@ -35,10 +45,12 @@ def discrete_kl_explorer() -> LiveFigure:
         }
         ax.set_title("   ".join(f"{name} = {float(v):.3f}" for name, v in values.items()) + "   (nats)")
 
-    controls = {f"{name}{k}": slider(f"{name}(x{k})", value, 0.0, 1.0, 0.05)
+    controls = {f"{name}{k}": slider(f"x{k}", value, 0.0, 1.0, 0.05, layout=widgets.Layout(width="190px"))
                 for name, start in (("p", (0.4, 0.3, 0.2, 0.1)), ("q", (0.25, 0.25, 0.25, 0.25)))
                 for k, value in enumerate(start)}
-    return LiveFigure(controls, draw, width=8.0)
+    live = LiveFigure(controls, draw, width=8.0)
+    return _in_rows(live, [(f"<b>{name}</b>: weights, divided by their sum", [f"{name}{k}" for k in range(CATEGORIES)])
+                           for name in ("p", "q")])
 
 
 def forward_reverse_fit() -> LiveFigure:
@@ -59,9 +71,10 @@ def forward_reverse_fit() -> LiveFigure:
                      f"reverse fit from x = {reverse_start:+.1f} settles at μ = {reverse.loc.item():+.2f}")
         ax.legend(loc="upper left")
 
+    wide = dict(layout=widgets.Layout(width="420px"))  # ipywidgets' default 300 px left a 90 px track
     controls = {
-        "separation": slider("mode separation", 4.0, 0.0, 7.0, 0.25),
-        "left_weight": slider("weight of the left mode", 0.3, 0.05, 0.95, 0.05),
-        "reverse_start": slider("reverse fit starts at", 1.0, -5.0, 5.0, 0.25),
+        "separation": slider("mode separation", 4.0, 0.0, 7.0, 0.25, **wide),
+        "left_weight": slider("weight of the left mode", 0.3, 0.05, 0.95, 0.05, **wide),
+        "reverse_start": slider("reverse fit starts at", 1.0, -5.0, 5.0, 0.25, **wide),
     }
     return LiveFigure(controls, draw, width=8.0)
