@@ -445,6 +445,8 @@ def test_hidden_traceback_still_fails_the_cell(misbehaving):
     assert cells[9].outputs == []
     assert errors(cells[10]) == ["AssertionError"]
     assert "bytes of output dropped" in text(cells[11])  # it ran; the spent budget keeps errors only
+    # the note is on stdout: nbgrader would score a graded cell with a stderr output as 0 points
+    assert [out.get("name") for out in cells[11].outputs] == ["stdout"]
 
 
 def test_normal_notebook_via_the_dask_wrapper(backend, tmp_path):

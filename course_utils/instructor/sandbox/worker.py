@@ -159,7 +159,9 @@ class GuardedClient(NotebookClient):
         n = self.dropped.pop(cell_index, 0)
         if not n:
             return None
-        return nbformat.v4.new_output("stream", name="stderr", text=(
+        # stdout, not stderr: nbgrader scores a graded cell with any stderr output as 0 points, so a note on
+        # stderr would fail a passing test cell that prints (grading.passed) once a student spent the budget
+        return nbformat.v4.new_output("stream", name="stdout", text=(
             f"\n[{n} bytes of output dropped: a graded notebook keeps at most {self.output_bytes} bytes of output]\n"))
 
 
