@@ -65,9 +65,9 @@ def class_clarity(queries: torch.Tensor, reference: torch.Tensor,
         raise ValueError(f"labels must be integers; got {labels.dtype}")
     if len(torch.unique(labels)) < 2:
         raise ValueError("labels must hold at least two classes: a ratio needs another class")
-    nearest, index = nearest_neighbours(queries.double(), reference.double())  # (n,) each
+    distances = torch.cdist(queries.double(), reference.double())  # (n, m), once for both minima
+    nearest, index = distances.min(dim=1)  # (n,) each: what nearest_neighbours gives, from the same matrix
     nearest_label = labels[index].long()  # (n,)
-    distances = torch.cdist(queries.double(), reference.double())  # (n, m)
     same = labels.long()[None, :] == nearest_label[:, None]  # (n, m): reference rows of the nearest's class
     other = distances.masked_fill(same, math.inf).min(dim=1).values  # (n,)
     return other / nearest, nearest_label

@@ -15,6 +15,7 @@ The Lab it starts differs from a plain ``jupyter lab`` in three ways:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -28,14 +29,11 @@ from course_utils.cli.base import PROG, Command, CommandFailed
 
 # Read by JupyterLab through JUPYTER_CONFIG_PATH (see lab_environment).
 LAB_CONFIG_DIR = Path(__file__).resolve().parents[1] / "lab_config"
-# nbgrader 0.9's instructor plugins (its labextension @jupyter/nbgrader); kept: :validate-assignment
-# (the Validate button), :assignment-list and :menu (whose Formgrader and Create Assignment entries vanish
-# with their plugins). lab_config/labconfig/page_config.json lists the same ones.
-DISABLED_LAB_PLUGINS = (
-    "@jupyter/nbgrader:formgrader",
-    "@jupyter/nbgrader:create-assignment",
-    "@jupyter/nbgrader:course-list",
-)
+# nbgrader 0.9's instructor plugins (its labextension @jupyter/nbgrader) that page_config.json, the one list,
+# disables; kept: :validate-assignment (the Validate button), :assignment-list and :menu (whose Formgrader and
+# Create Assignment entries vanish with their plugins)
+PAGE_CONFIG = LAB_CONFIG_DIR / "labconfig" / "page_config.json"
+DISABLED_LAB_PLUGINS = tuple(json.loads(PAGE_CONFIG.read_text(encoding="utf-8"))["disabledExtensions"])
 # The server side of the Formgrader and the Course List; validate_assignment and assignment_list stay.
 DISABLED_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
