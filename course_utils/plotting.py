@@ -56,6 +56,22 @@ def clear_data(fig: Figure) -> None:
         fig.suptitle("")
 
 
+NICE_MANTISSAS = (1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 5, 7.5 times a power of ten that is >= ``value`` (> 0).
+
+    An axis limit rounded up this way moves in a few steps as the data change, instead of with
+    every redraw: the reader's eye keeps its scale, and a widget reuses its drawn axes.
+    """
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"value must be a finite number > 0; got {value}")
+    power = 10.0 ** math.floor(math.log10(value))
+    # the tolerance keeps 0.3 at 0.3 when 0.3 / 0.1 comes out as 2.9999999999999996
+    return next(m * power for m in NICE_MANTISSAS if m * power >= value * (1 - 1e-12))
+
+
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
     """Render ``fig`` to PNG bytes (what a widget shows)."""
     buffer = io.BytesIO()

@@ -176,3 +176,16 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
+
+
+@pytest.fixture(scope="session")
+def latency():
+    """benchmarks/widget_latency.py as a module (benchmarks/ is not a package): its widget discovery."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("widget_latency", REPO_ROOT / "benchmarks" / "widget_latency.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -24,6 +24,7 @@ from course_utils.plotting import (
     clear_data,
     figure_png,
     new_figure,
+    nice_ceiling,
     plain_log_labels,
     plot_histogram,
     plot_image_grid,
@@ -208,3 +209,15 @@ def test_figure_png_returns_png_of_the_right_size():
     pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
     assert pixels.shape[:2] == (100, 300)
     assert pixels.std() > 0  # something was drawn
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1.0, 1.0), (1.01, 1.5), (0.3, 0.3), (0.31, 0.5), (7.6, 10.0),
+                                                  (0.0042, 0.005), (120.0, 150.0), (1e-9, 1e-9)])
+def test_nice_ceiling_rounds_up_to_the_next_nice_number(value, expected):
+    assert nice_ceiling(value) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
+def test_nice_ceiling_refuses_what_has_no_ceiling(value):
+    with pytest.raises(ValueError, match="value must be a finite number > 0"):
+        nice_ceiling(value)

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import pkgutil
-
-import pytest
-from conftest import REPO_ROOT
 
 import course_utils.widgets
 from course_utils.widgets.base import slider
-
-BENCHMARK = REPO_ROOT / "benchmarks" / "widget_latency.py"
-
-
-@pytest.fixture(scope="module")
-def latency():
-    """benchmarks/widget_latency.py as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("widget_latency", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def widget_module_names() -> list[str]:
@@ -59,5 +45,5 @@ def test_every_builder_can_be_called(latency) -> None:
                    if latency.missing_inputs(b)}
     assert not unbuildable, (
         f"the benchmark cannot call {unbuildable}: give the parameter a default, or add its type to INPUTS "
-        f"in {BENCHMARK.relative_to(REPO_ROOT)}")
+        "in benchmarks/widget_latency.py")
 

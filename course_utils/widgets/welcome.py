@@ -19,21 +19,21 @@ def digit_generator(digits: Digits) -> LiveFigure:
     ten classes; beside them, the nearest training image of each, to show they are not copies, and the
     median class-clarity ratio of the samples (``metrics.class_clarity``)."""
 
-    def draw(fig: Figure, latent_dim: int, seed: int) -> None:
+    def draw(fig: Figure, latent_dim: int, seed: int) -> str:
         model = fit_ppca(digits.x_train, latent_dim)
         samples = model.sample(N_SHOWN, torch.Generator().manual_seed(seed)).float()  # (24, 64)
         distance, index = nearest_neighbours(samples, digits.x_train)
         ratio, _ = class_clarity(samples, digits.x_train, digits.y_train)  # (24,)
         left, right = fig.axes
-        plot_image_grid(left, samples, digits.image_shape,
-                        title=f"generated from z ~ N(0, I), k = {latent_dim} ({model.num_parameters():,} numbers)")
-        plot_image_grid(right, digits.x_train[index], digits.image_shape,
-                        title=f"nearest training image (median distance {float(distance.median()):.2f})")
-        fig.suptitle(f"class-clarity ratio of these {N_SHOWN} samples, median {float(ratio.median()):.2f} "
-                     "(compare: noise and real digits in the cell above)", fontsize=10, y=0.06)
+        plot_image_grid(left, samples, digits.image_shape, title="generated from z ~ N(0, I)")
+        plot_image_grid(right, digits.x_train[index], digits.image_shape, title="the nearest training image of each")
+        return (f"k = {latent_dim} ({model.num_parameters():,} numbers), seed {seed}:   "
+                f"median distance to the nearest training image {float(distance.median()):.2f}\n"
+                f"class-clarity ratio of these {N_SHOWN} samples: median {float(ratio.median()):.2f} "
+                "(compare: noise and real digits in the cell above)")
 
     controls = {
         "latent_dim": slider("latent dimension k", 10, 1, 40, 1),
         "seed": slider("seed", 0, 0, 50, 1),
     }
-    return LiveFigure(controls, draw, ncols=2, width=5.2, height=2.8)
+    return LiveFigure(controls, draw, ncols=2, width=5.2, height=2.2)
