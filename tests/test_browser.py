@@ -53,6 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Every chapter, as the instructor wrote it: the released notebooks stop at their first exercise.
 SOLUTION_NOTEBOOKS = sorted(str(p.relative_to(REPO)) for p in REPO.glob("solutions/*/*.ipynb"))
 
+STUDENT_CHAPTER = "01_probability_densities"  # a released chapter with widgets and exercises
 CASE_BUDGET_S = 120  # everything one notebook does in the browser, start to end
 SERVER_START_S = 60  # JupyterLab answering /api/status
 REDRAW_S = 30  # slider moved -> figure redrawn (inside the case budget)
@@ -185,6 +186,24 @@ class LabServer:
         self.env.pop("MPLBACKEND", None)  # the kernel must use its inline backend
         self.env.pop("JUPYTER_TOKEN", None)
 
+    def server_arguments(self) -> list[str]:
+        """Where and how this test's server listens: 127.0.0.1, the chosen port, the token, no browser."""
+        return [
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            "--ServerApp.allow_root=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "jupyterlab", *self.server_arguments(), f"--ServerApp.root_dir={self.root}"]
+
+    def environment(self) -> dict[str, str]:
+        return self.env
+
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -204,21 +223,10 @@ class LabServer:
     def start(self) -> None:
         for _attempt in range(3):  # a free port can be taken between probe and bind
             self.port = free_port()
-            cmd = [
-                sys.executable, "-m", "jupyterlab",
-                "--no-browser",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}",
-                "--ServerApp.port_retries=0",
-                f"--ServerApp.root_dir={self.root}",
-                f"--IdentityProvider.token={self.token}",
-                "--ServerApp.allow_root=True",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            ]  # fmt: skip
             log = open(self.log_path, "wb")
             try:
                 self.proc = subprocess.Popen(
-                    cmd, cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
+                    self.command(), cwd=self.root, env=self.environment(), stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
             finally:
@@ -265,6 +273,20 @@ class LabServer:
                 continue
 
 
+class StudentLabServer(LabServer):
+    """The Lab that ``course lab`` starts (its command and environment), serving ``root/chapters``."""
+
+    def command(self) -> list[str]:
+        from course_utils.cli.lab import lab_command
+
+        return lab_command(self.server_arguments())
+
+    def environment(self) -> dict[str, str]:
+        from course_utils.cli.lab import lab_environment
+
+        return lab_environment(self.env)
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -294,6 +316,21 @@ def browser(chromium_path):
 def lab(tmp_path_factory, chromium_path):
     # chromium_path first: no server is started just to be skipped.
     server = LabServer(tmp_path_factory.mktemp("lab_root"), tmp_path_factory.mktemp("lab_home"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def student_lab(tmp_path_factory, chromium_path):
+    """``course lab`` on a course whose chapters/ holds one released chapter, as a student has it."""
+    root = tmp_path_factory.mktemp("student_course")
+    chapter = REPO / "chapters" / STUDENT_CHAPTER
+    shutil.copytree(chapter, root / "chapters" / chapter.name,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    server = StudentLabServer(root, tmp_path_factory.mktemp("student_home"))
     try:
         server.start()
         yield server
@@ -595,3 +632,54 @@ def test_solution_notebook(browser, lab, tmp_path, notebook):
     shutil.copytree(source.parent, folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     strip_outputs(folder / source.name)
     check_notebook_in_browser(browser, lab, folder / source.name, tmp_path)
+
+
+def menu_labels(page, menu: str, deadline: Deadline) -> list[str]:
+    """The item labels of one menu of the menu bar (opened, read, closed)."""
+    page.locator(".lm-MenuBar-item", has_text=re.compile(rf"^\s*{menu}\s*$")).click(timeout=deadline.ms(10))
+    page.locator(".lm-Menu").first.wait_for(timeout=deadline.ms(10))
+    labels = page.eval_on_selector_all(".lm-Menu .lm-Menu-itemLabel", "els => els.map(e => e.innerText.trim())")
+    page.keyboard.press("Escape")
+    return [label for label in labels if label]
+
+
+def test_the_student_lab(browser, student_lab, tmp_path):
+    """In the Lab that `course lab` opens (issue 10, item 18): does a chapter open unmodified, with nbgrader's
+    Validate button but without its instructor tools, and does `course` run in Lab's terminal?"""
+    rel = f"{STUDENT_CHAPTER}/{STUDENT_CHAPTER}.ipynb"
+    deadline = Deadline(CASE_BUDGET_S, "the student lab")
+    page_log: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and page_log.append(f"{m.type}: {m.text[:500]}"))
+    try:
+        page.goto(f"{student_lab.base}/lab/workspaces/w{secrets.token_hex(6)}/tree/{rel}?token={student_lab.token}",
+                  timeout=deadline.ms(60))
+        wait_for_kernel_idle(page, deadline, page_log)
+        time.sleep(2)  # Lab writes the kernel's language_info into the notebook once the kernel has answered
+        dirty = page.eval_on_selector_all(".lm-TabBar-tab.jp-mod-dirty", "els => els.map(e => e.innerText.trim())")
+        assert not dirty, f"opening the chapter marked it modified: {dirty}"
+        assert page.locator(".jp-NotebookPanel-toolbar", has_text="Validate").count() == 1, "no Validate button"
+        nbgrader = menu_labels(page, "Nbgrader", deadline)
+        assert "Assignment List" in nbgrader
+        instructor_tools = [label for label in nbgrader if label in ("Formgrader", "Create Assignment", "Course List")]
+        assert not instructor_tools, f"students see nbgrader's instructor tools: {instructor_tools}"
+
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*File\s*$")).click(timeout=deadline.ms(10))
+        page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^\s*New\s*$")).click(timeout=deadline.ms(10))
+        page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^\s*Terminal\s*$")).click(
+            timeout=deadline.ms(10))
+        page.locator(".jp-Terminal .xterm-helper-textarea").first.wait_for(state="attached", timeout=deadline.ms(30))
+        page.locator(".jp-Terminal").first.click(timeout=deadline.ms(10))
+        help_file = tmp_path / "course_help.txt"
+        page.keyboard.type(f"course --help > {help_file}\n")
+        while not (help_file.is_file() and "usage: course" in help_file.read_text(errors="replace")):
+            deadline.check("waiting for `course --help` to run in Lab's terminal", debug_log(page_log))
+            time.sleep(0.3)
+    except BaseException:
+        page.screenshot(path=tmp_path / "student-lab-failure.png", timeout=10_000)
+        print(f"screenshot at failure: {tmp_path / 'student-lab-failure.png'}\n" + student_lab.log_tail(2000))
+        raise
+    finally:
+        context.close()
+        student_lab.shutdown_sessions()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from conftest import one_line_error, snapshot
 
 from course_utils.cli import COMMANDS, Command, main
 from course_utils.cli.lab import (
+    CONTENTS_MANAGER,
     DISABLED_LAB_PLUGINS,
     DISABLED_SERVER_EXTENSIONS,
     LAB_CONFIG_DIR,
@@ -233,3 +235,30 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_lab_loads_notebooks_with_the_kernels_language_info(tmp_path: Path) -> None:
+    """Does `course lab`'s contents manager hand Lab a Python notebook with the language_info its kernel
+    will report (so that opening it changes nothing), leave the file on disk and other kernels alone?"""
+    import asyncio
+    import importlib
+
+    import nbformat
+    from ipykernel.ipkernel import IPythonKernel
+
+    module_name, class_name = CONTENTS_MANAGER.rsplit(".", 1)
+    manager = getattr(importlib.import_module(module_name), class_name)(root_dir=str(tmp_path))
+    python, other = nbformat.v4.new_notebook(), nbformat.v4.new_notebook()
+    python.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                       "language_info": {"name": "python"}}
+    other.metadata = {"kernelspec": {"name": "ir", "display_name": "R", "language": "R"},
+                      "language_info": {"name": "R"}}
+    nbformat.write(python, tmp_path / "python.ipynb")
+    nbformat.write(other, tmp_path / "other.ipynb")
+    on_disk = (tmp_path / "python.ipynb").read_bytes()
+
+    loaded = asyncio.run(manager.get("python.ipynb"))["content"]["metadata"]["language_info"]
+    assert loaded == IPythonKernel.language_info and loaded["version"] == platform.python_version()
+    assert asyncio.run(manager.get("other.ipynb"))["content"]["metadata"]["language_info"] == {"name": "R"}
+    assert (tmp_path / "python.ipynb").read_bytes() == on_disk
+    assert f"--ServerApp.contents_manager_class={CONTENTS_MANAGER}" in lab_command()

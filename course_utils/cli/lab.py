@@ -1,6 +1,6 @@
 """``course lab``: open the course's ``chapters/`` in JupyterLab, set up for students.
 
-The Lab it starts differs from a plain ``jupyter lab`` in three ways:
+The Lab it starts differs from a plain ``jupyter lab`` in four ways:
 
 * nbgrader's instructor tools are off: the Formgrader, Create Assignment and Course List plugins are
   disabled through ``lab_config/labconfig/page_config.json`` (found through ``JUPYTER_CONFIG_PATH``), and
@@ -9,6 +9,8 @@ The Lab it starts differs from a plain ``jupyter lab`` in three ways:
 * the environment's ``bin`` folder comes first on ``PATH``, and Lab's terminal runs a non-login shell
   (a login shell reads ``/etc/profile``, which resets ``PATH`` on Debian), so ``course check ...`` works
   in Lab's terminal even when the environment was never activated.
+* a chapter opens unmodified: :mod:`course_utils.cli.lab_contents` gives a notebook the ``language_info``
+  the kernel will report, so that Lab has nothing to change when the kernel connects.
 * it serves ``chapters/`` only.
 """
 
@@ -39,6 +41,8 @@ DISABLED_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.course_list",
 )
+# Named, not imported: importing it loads Jupyter Server, which every other `course` command can do without.
+CONTENTS_MANAGER = "course_utils.cli.lab_contents.StudentContentsManager"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +65,7 @@ def lab_command(extra: Sequence[str] = ()) -> list[str]:
     """
     command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={RELEASE_DIR}"]
     command += [f"--ServerApp.jpserver_extensions={name}=False" for name in DISABLED_SERVER_EXTENSIONS]
+    command.append(f"--ServerApp.contents_manager_class={CONTENTS_MANAGER}")
     # Without a shell_command, Lab's terminal starts a login shell whenever stdout is not a tty, and
     # Debian's /etc/profile then throws away the PATH that lab_environment sets.
     shell = os.environ.get("SHELL") or shutil.which("sh") or "/bin/sh"
