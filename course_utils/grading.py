@@ -6,19 +6,23 @@ an expected value that the *test* computes. Each failure is an ``AssertionError`
 says what was wrong and what to do about it, because that message is what nbgrader shows the
 student.
 
-IPython hides the frames of any function that sets ``__tracebackhide__ = True``: a failing check
-shows the student's line in the test cell and the message, not this module's internals. A test
-cell ends its visible part with :func:`passed`, which prints one line a student can trust.
+A failing check raises :class:`CheckFailed`, an ``AssertionError`` that IPython (a notebook's
+kernel) shows with the message first, then the student's line in the test cell, without this
+module's frames (``__tracebackhide__`` alone would still show the frame that raised). A test cell
+ends its visible part with :func:`passed`, which prints one line a student can trust.
 """
 
 from __future__ import annotations
 
 import math
+import traceback
+import types
 from collections.abc import Callable, Sequence
 
 import torch
 
 __all__ = [
+    "CheckFailed",
     "passed",
     "expect_callable",
     "expect_close",
@@ -27,6 +31,24 @@ __all__ = [
     "expect_tensor",
     "expect_type",
 ]
+
+
+class CheckFailed(AssertionError):
+    """A check of a graded test cell failed; the message says what was wrong and what to do.
+
+    IPython asks an exception for ``_render_traceback_`` before formatting it: this one puts the
+    message first and leaves out the frames of this module, which the student did not write.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        try:
+            from IPython import get_ipython
+
+            body = get_ipython().InteractiveTB.structured_traceback(
+                type(self), self, without_frames_of(__name__, self.__traceback__))
+        except Exception:  # no IPython, or it changed: the plain traceback rather than a second error
+            body = traceback.format_exception(type(self), self, self.__traceback__)
+        return [f"\x1b[1;31m✗ {self}\x1b[0m", *body]
 
 
 def _type_name(value_or_type) -> str:
@@ -46,7 +68,7 @@ def expect_type(value, expected: type | tuple[type, ...], name: str):
     if type(value) not in allowed:
         wanted = " or ".join(_type_name(t) for t in allowed)
         hint = "; convert with float(...) (for a tensor: .item())" if float in allowed else ""
-        raise AssertionError(f"{name} should be a {wanted}, got {_type_name(value)}{hint}")
+        raise CheckFailed(f"{name} should be a {wanted}, got {_type_name(value)}{hint}")
     return value
 
 
@@ -55,7 +77,7 @@ def expect_float(value, name: str, *, finite: bool = True) -> float:
     __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     expect_type(value, float, name)
     if finite and not math.isfinite(value):
-        raise AssertionError(f"{name} should be a finite number, got {value}")
+        raise CheckFailed(f"{name} should be a finite number, got {value}")
     return value
 
 
@@ -71,14 +93,14 @@ def expect_tensor(
     __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     if type(value) is not torch.Tensor:
         hint = " (use torch.as_tensor(...) or torch functions, not numpy or lists)"
-        raise AssertionError(f"{name} should be a torch.Tensor, got {_type_name(value)}{hint}")
+        raise CheckFailed(f"{name} should be a torch.Tensor, got {_type_name(value)}{hint}")
     if shape is not None and tuple(value.shape) != tuple(shape):
-        raise AssertionError(f"{name} should have shape {tuple(shape)}, got {tuple(value.shape)}")
+        raise CheckFailed(f"{name} should have shape {tuple(shape)}, got {tuple(value.shape)}")
     if dtype is not None and value.dtype != dtype:
-        raise AssertionError(f"{name} should have dtype {dtype}, got {value.dtype}")
+        raise CheckFailed(f"{name} should have dtype {dtype}, got {value.dtype}")
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
         bad = int((~torch.isfinite(value)).sum())
-        raise AssertionError(f"{name} should be finite everywhere; {bad} entries are inf or nan")
+        raise CheckFailed(f"{name} should be finite everywhere; {bad} entries are inf or nan")
     return value
 
 
@@ -99,7 +121,7 @@ def expect_close(actual, expected, name: str, *, rtol: float = 1e-5, atol: float
         if bool(wrong.any()):
             index = tuple(int(i) for i in wrong.nonzero()[0])
             where = f"[{', '.join(map(str, index))}]" if index else ""
-            raise AssertionError(f"{name}{where} should be {expected[index].item():.10g}, got "
+            raise CheckFailed(f"{name}{where} should be {expected[index].item():.10g}, got "
                                  f"{actual[index].item():.6g} ({int(wrong.sum())} of {wrong.numel()} entries are off)")
         return
     expect_float(actual, name, finite=False)
@@ -109,7 +131,7 @@ def expect_close(actual, expected, name: str, *, rtol: float = 1e-5, atol: float
     if math.isfinite(expected) and abs(actual - expected) <= atol + rtol * abs(expected):
         return
     # enough digits that a near miss does not read "should be 4.24926, got 4.24926"
-    raise AssertionError(f"{name} should be {expected:.10g}, got {actual:.10g} (off by {abs(actual - expected):.3g}; "
+    raise CheckFailed(f"{name} should be {expected:.10g}, got {actual:.10g} (off by {abs(actual - expected):.3g}; "
                          f"allowed {atol + rtol * abs(expected):.3g})")
 
 
@@ -117,7 +139,7 @@ def expect_callable(value, name: str) -> Callable:
     """Assert ``value`` is a function the student defined (or any callable)."""
     __tracebackhide__ = True  # IPython shows the test cell's line and the message, not this frame
     if not callable(value):
-        raise AssertionError(f"{name} should be a function, got {_type_name(value)}")
+        raise CheckFailed(f"{name} should be a function, got {_type_name(value)}")
     return value
 
 
@@ -134,9 +156,9 @@ def expect_raises(exception: type[BaseException], call: Callable[[], object], na
     except exception:
         return
     except Exception as err:  # a different error is a different mistake: say which
-        raise AssertionError(f"{name} should raise {exception.__name__} when {why}, "
+        raise CheckFailed(f"{name} should raise {exception.__name__} when {why}, "
                              f"but raised {type(err).__name__}: {err}") from None
-    raise AssertionError(f"{name} should raise {exception.__name__} when {why}, but returned normally")
+    raise CheckFailed(f"{name} should raise {exception.__name__} when {why}, but returned normally")
 
 
 def passed(exercise: str) -> None:
@@ -145,3 +167,16 @@ def passed(exercise: str) -> None:
     The hidden tests, which ``course grade`` runs after it, check the same requirements on other values.
     """
     print(f"✓ {exercise}: the visible tests pass (the hidden tests check the same requirements when graded)")
+
+
+def without_frames_of(module_name: str, tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback ``tb`` with the frames of the module ``module_name`` left out."""
+    frames = []
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") != module_name:
+            frames.append(tb)
+        tb = tb.tb_next
+    kept = None
+    for frame in reversed(frames):  # rebuild the chain from its end
+        kept = types.TracebackType(kept, frame.tb_frame, frame.tb_lasti, frame.tb_lineno)
+    return kept

@@ -272,13 +272,10 @@ def test_passed_prints_one_line_naming_the_exercise(capsys) -> None:
     assert out.count("\n") == 1 and out.startswith("✓ Exercise 2: the visible tests pass")
 
 
-def test_a_failing_check_hides_the_checks_it_calls_in_ipython() -> None:
-    """Does IPython show the message and skip the checks a check calls (expect_close -> expect_float -> expect_type)?
-
-    IPython always shows the frame that raised (here expect_type's); the ones between it and the test cell,
-    which set __tracebackhide__, are replaced by one "skipping hidden frame" line.
-    """
+def run_in_ipython(code: str) -> str:
+    """What IPython prints for ``code`` (a cell), with its traceback colours stripped."""
     import io
+    import re
     from contextlib import redirect_stdout
 
     from IPython.core.interactiveshell import InteractiveShell
@@ -286,7 +283,38 @@ def test_a_failing_check_hides_the_checks_it_calls_in_ipython() -> None:
     shell = InteractiveShell.instance()
     buffer = io.StringIO()
     with redirect_stdout(buffer):
-        shell.run_cell("from course_utils.grading import expect_close\nexpect_close('1.0', 2.0, 'f(0)')")
-    shown = buffer.getvalue()
-    assert "f(0) should be a float, got str" in shown
-    assert "skipping hidden 2 frame" in shown and "expect_float" not in shown, shown
+        shell.run_cell(code)
+    return re.sub(r"\x1b\[[0-9;]*m", "", buffer.getvalue())
+
+
+def test_a_failing_check_shows_the_message_first_and_no_frame_of_the_checks() -> None:
+    """Does a failing check (expect_close -> expect_float -> expect_type) show "✗ <message>" first, then the
+    test cell's line, and none of course_utils.grading's frames (issue 10, item 17)?"""
+    shown = run_in_ipython("import course_utils.grading as g\ng.expect_close('1.0', 2.0, 'f(0)')")
+    lines = shown.strip().splitlines()
+    message = "f(0) should be a float, got str; convert with float(...) (for a tensor: .item())"
+    assert lines[0] == f"✗ {message}", shown
+    assert "g.expect_close('1.0', 2.0, 'f(0)')" in shown  # the student's line
+    assert "grading.py" not in shown and "expect_type" not in shown and "skipping hidden" not in shown, shown
+    assert lines[-1] == f"CheckFailed: {message}"
+
+
+def test_without_frames_of_keeps_the_order_of_the_other_frames() -> None:
+    """Does without_frames_of drop exactly the named module's frames and keep the rest in order?"""
+    import sys
+
+    from course_utils.grading import expect_float, without_frames_of
+
+    def outer():
+        expect_float("x", "value")
+
+    try:
+        outer()
+    except AssertionError:
+        tb = sys.exc_info()[2]
+    names = []
+    kept = without_frames_of("course_utils.grading", tb)
+    while kept is not None:
+        names.append(kept.tb_frame.f_code.co_name)
+        kept = kept.tb_next
+    assert names == ["test_without_frames_of_keeps_the_order_of_the_other_frames", "outer"]
