@@ -31,6 +31,7 @@ import pytest
 from conftest import REPO_ROOT, chapter_scope, snapshot
 
 from course_utils._layout import RELEASE_DIR, SOURCE_DIR
+from course_utils.instructor.prose_numbers import uncomputed_numbers
 from course_utils.instructor.release import (
     check_source_notebook,
     discover_assignments,
@@ -294,10 +295,15 @@ def test_chapter_has_graded_exercises_with_hidden_tests(chapter: str) -> None:
 
 @per_chapter
 def test_solution_passes_validation(chapter: str) -> None:
-    """Does the instructor notebook pass every graded test under nbgrader's Validator?"""
+    """Does the instructor notebook pass every graded test under nbgrader's Validator, and does every figure
+    its prose quotes come from one of its cells (the run is the Validator's, so it costs nothing more)?"""
     result = validate_notebook(source_notebook(chapter))
     assert result.passed, _explain(result)
     assert result.n_graded >= 2, f"{chapter}: {result.n_graded} graded test cell(s) ran; need >= 2"
+    missing = uncomputed_numbers(result.executed)
+    assert not missing, (
+        f"{chapter}: figures in the text that no cell printed or set; print them from a cell, or list them "
+        "with a reason in the notebook's metadata course.quoted_numbers:\n  " + "\n  ".join(map(str, missing)))
 
 
 @per_chapter

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -45,12 +45,15 @@ class ValidationResult:
         One line for people.
     n_graded : int
         Number of graded code cells (autograder tests) that the Validator scored.
+    executed : NotebookNode or None
+        The notebook as the Validator ran it, outputs included (None when nothing ran).
     """
 
     passed: bool
     failed_cells: tuple[CellFailure, ...]
     summary: str
     n_graded: int = 0
+    executed: nbformat.NotebookNode | None = field(default=None, compare=False, repr=False)
 
     @property
     def failed_ids(self) -> list[str]:
@@ -145,7 +148,7 @@ def _validate(validator, path: Path, invert: bool) -> ValidationResult:
                        "fetch a fresh copy of the chapter")
             return ValidationResult(False, (failure,), summary, 0)
     cells = validator.executed.cells if validator.executed is not None else []
-    return _interpret(results, cells, invert, display_path(path))
+    return replace(_interpret(results, cells, invert, display_path(path)), executed=validator.executed)
 
 
 def _check_readable(path: Path) -> None:
