@@ -246,7 +246,11 @@ def check_lab_extensions(dirs: Sequence[str] | None = None) -> list[Finding]:
     list of Finding
         One per entry of ``LAB_EXTENSIONS``.
     """
-    dirs = labextension_dirs() if dirs is None else dirs
+    if dirs is None:
+        try:
+            dirs = labextension_dirs()
+        except ImportError as error:  # Python with torch but without Jupyter (a bare GPU machine, say)
+            return [Finding("lab extensions", "problem", f"JupyterLab is not installed here ({error})", INSTALL_FIX)]
     findings = []
     for purpose, package, extension in LAB_EXTENSIONS:
         for folder in dirs:
@@ -277,7 +281,7 @@ def check_kernel() -> Finding:
     """
     try:
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-    except ImportError as error:  # pragma: no cover - comes with jupyterlab
+    except ImportError as error:  # Python without Jupyter
         return Finding("kernel", "problem", f"cannot import jupyter_client: {error}", INSTALL_FIX)
     try:
         spec = KernelSpecManager().get_kernel_spec("python3")

@@ -183,3 +183,22 @@ def test_chinese_fonts_from_fontconfig_or_matplotlib(monkeypatch: pytest.MonkeyP
     assert doctor.cjk_fonts() == ["WenQuanYi Zen Hei"]
     monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts[::2])
     assert doctor.cjk_fonts() == []
+
+
+def test_a_python_without_jupyter_gets_a_report_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without jupyter_core and jupyter_client (a machine with only torch, as chapter 00's first cell met on a GPU
+    machine), does diagnose() report the missing JupyterLab with the install fix instead of raising?"""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_jupyter(name, *args, **kwargs):
+        if name.startswith(("jupyter_core", "jupyter_client")):
+            raise ModuleNotFoundError(f"No module named '{name}'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_jupyter)
+    findings = {finding.name: finding for finding in diagnose()}
+    assert findings["lab extensions"].status == "problem" and "jupyter_core" in findings["lab extensions"].detail
+    assert findings["lab extensions"].fix == doctor.INSTALL_FIX
+    assert findings["kernel"].status == "problem" and "jupyter_client" in findings["kernel"].detail
