@@ -77,6 +77,20 @@ def generator_loss_nonsaturating(fake_logits: Tensor) -> Tensor:
     return bce_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+# ============================================================================ least squares GAN (Mao et al. 2017)
+# D regresses its score onto 1 for real and 0 for fake, G pushes its fakes' scores to 1 (the a = 0, b = c = 1
+# coding of Mao et al. 2017, eq. 2). Squared errors keep pushing fakes that D already classifies correctly
+# but that lie far from the data, where the sigmoid cross-entropy has flattened out (their §3.2).
+def lsgan_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """½ E[(D(x) − 1)²] + ½ E[D(G(z))²], with D's raw score (no sigmoid)."""
+    return 0.5 * (real_scores - 1).square().mean() + 0.5 * fake_scores.square().mean()
+
+
+def lsgan_generator_loss(fake_scores: Tensor) -> Tensor:
+    """½ E[(D(G(z)) − 1)²]."""
+    return 0.5 * (fake_scores - 1).square().mean()
+
+
 # ============================================================================ WGAN (Arjovsky et al. 2017)
 # Kantorovich-Rubinstein duality: W1(P_r, P_g) = sup_{‖f‖_L ≤ 1} E_{P_r}[f(x)] - E_{P_g}[f(x)]
 # (Arjovsky et al. 2017, §3 eq. 2 and Alg. 1). The critic maximises the difference, so it minimises

@@ -57,7 +57,7 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
 def test_config_defaults_are_validated() -> None:
     """Are bad settings refused at construction, naming the field?"""
     with pytest.raises(ValueError, match="loss must be one of"):
-        GANConfig(loss="lsgan")
+        GANConfig(loss="hinge")
     with pytest.raises(ValueError, match="steps must be an int >= 0"):
         GANConfig(steps=-1)
     with pytest.raises(ValueError, match="betas"):

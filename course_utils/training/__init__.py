@@ -8,7 +8,7 @@
 - :mod:`.sampling`: samples of a trained GAN (with discriminator rejection sampling);
 - :mod:`.evaluation`: the History's metrics (mode coverage, held-out ELBO and accuracy);
 - :mod:`.checkpoint`: saving a run and resuming it exactly;
-- :mod:`.loop`: the loop and the ``train_*`` entry points;
+- :mod:`.loop`: the loop, the ``train_*`` entry points and :class:`Session` (a run advanced step by step);
 - :mod:`.distributed`: data-parallel training under torchrun.
 """
 
@@ -19,6 +19,7 @@ from course_utils.training.config import (
     DATA_NAMES,
     GAN_LOSSES,
     GAN_PRESETS,
+    LATENT_NOISES,
     MODE_DATA,
     TOY_DATA,
     ClassifierConfig,
@@ -30,6 +31,7 @@ from course_utils.training.config import (
 from course_utils.training.evaluation import accuracy
 from course_utils.training.history import Callback, History, TrainingDiverged
 from course_utils.training.loop import (
+    Session,
     TrainOptions,
     train_classifier,
     train_classifier_models,
@@ -46,6 +48,7 @@ from course_utils.training.steps import (
     classifier_step,
     gan_critic_step,
     gan_generator_step,
+    latent_noise,
     lr_multiplier,
     vae_step,
 )
@@ -58,7 +61,9 @@ __all__ = [
     "DRS_EPS",
     "GAN_LOSSES",
     "GAN_PRESETS",
+    "LATENT_NOISES",
     "MODE_DATA",
+    "Session",
     "TOY_DATA",
     "Callback",
     "ClassifierConfig",
@@ -76,6 +81,7 @@ __all__ = [
     "classifier_step",
     "gan_critic_step",
     "gan_generator_step",
+    "latent_noise",
     "generate",
     "load_checkpoint",
     "load_training_data",

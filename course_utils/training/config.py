@@ -9,9 +9,11 @@ from typing import Any, Literal
 
 from course_utils.distributions import grid_centers, ring_centers
 
-GANLoss = Literal["gan", "minimax", "wgan", "wgan-gp"]
+GANLoss = Literal["gan", "minimax", "lsgan", "wgan", "wgan-gp"]
+LatentNoise = Literal["gaussian", "uniform"]
 DataName = Literal["ring", "grid", "moons", "swiss_roll", "digits"]
-GAN_LOSSES = ("gan", "minimax", "wgan", "wgan-gp")
+GAN_LOSSES = ("gan", "minimax", "lsgan", "wgan", "wgan-gp")
+LATENT_NOISES = ("gaussian", "uniform")  # z ~ N(0, I), or z ~ U(-1, 1)^d as GAN Lab draws it
 GAN_PRESETS = GAN_LOSSES + ("best",)  # "best": the course's best 2-D configuration (a tuned non-saturating GAN)
 DATA_NAMES = ("ring", "grid", "moons", "swiss_roll", "digits")
 TOY_DATA = ("ring", "grid", "moons", "swiss_roll")
@@ -79,7 +81,9 @@ class GANConfig:
     for the course's best 2-D configuration.
     """
 
-    loss: GANLoss = "gan"  # "gan" non-saturating (Goodfellow et al. 2014, §3), "minimax" eq. 1, "wgan", "wgan-gp"
+    # "gan" non-saturating (Goodfellow et al. 2014, §3), "minimax" (their eq. 1), "lsgan" least squares (Mao et al.
+    # 2017), "wgan" weight clipping (Arjovsky et al. 2017), "wgan-gp" gradient penalty (Gulrajani et al. 2017)
+    loss: GANLoss = "gan"
     data: DataName = "ring"  # a course_utils.data set; ring/grid also get mode coverage in the History
     steps: int = 3_000  # generator updates: enough for 8/8 ring modes with the defaults (measured)
     batch_size: int = 256  # PacGAN / VEEGAN toy experiments; the low end of the 256..512 usual on 2-D data
@@ -89,7 +93,8 @@ class GANConfig:
     n_critic: int = 1  # critic updates per generator update: 1 for a GAN, 5 for WGANs (WGAN-GP paper, Alg. 1)
     clip_value: float = 0.01  # weight clipping c of "wgan" (WGAN paper, Alg. 1)
     gp_lambda: float = 10.0  # gradient-penalty weight λ of "wgan-gp" (WGAN-GP paper, Alg. 1)
-    latent_dim: int = 2  # z ~ N(0, I) of this size; 2 is enough for 2-D data, digits use 16
+    latent_dim: int = 2  # z of this size; 2 is enough for 2-D data, digits use 16
+    noise: LatentNoise = "gaussian"  # z ~ N(0, I), or "uniform": z ~ U(-1, 1)^latent_dim
     hidden: int = 128  # MLP width (2-D data) or conv width (digits)
     depth: int = 3  # hidden layers of the MLPs (ignored by the conv models)
     pack: int = 1  # D scores packs of this many samples; 1 is Goodfellow et al.'s D, PacGAN uses 2-4 (Lin et al. 2018)
@@ -106,6 +111,7 @@ class GANConfig:
 
     def __post_init__(self) -> None:
         check_choice("loss", self.loss, GAN_LOSSES)
+        check_choice("noise", self.noise, LATENT_NOISES)
         _check_common(self)
         check_choice("optimizer", self.optimizer, ("adam", "rmsprop"))
         check_int("n_critic", self.n_critic, 1)
@@ -139,7 +145,8 @@ class GANConfig:
     def preset(cls, loss: GANLoss | Literal["best"] = "gan", data: DataName = "ring", **overrides: Any) -> GANConfig:
         """The usual settings of ``loss`` on ``data``, then ``overrides``.
 
-        - ``gan``/``minimax``: Adam 2e-4, β = (0.5, 0.999), one D step per G step (DCGAN);
+        - ``gan``/``minimax``/``lsgan``: Adam 2e-4, β = (0.5, 0.999), one D step per G step (DCGAN; the
+          LSGAN paper trains with the same Adam settings, Mao et al. 2017, §4.1);
         - ``wgan``: RMSprop 5e-5, five critic steps, clipping at 0.01 (Arjovsky et al. 2017, Alg. 1);
         - ``wgan-gp``: Adam 1e-4, β = (0.5, 0.9), five critic steps, λ = 10 (Gulrajani et al. 2017,
           Alg. 1 and their toy code, which uses β1 = 0.5), λ = 0.1 on 2-D data (their toy code);

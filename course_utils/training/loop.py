@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 import torch
@@ -39,7 +40,7 @@ from torch import nn
 from course_utils.device import get_device, seed_everything
 from course_utils.training import distributed
 from course_utils.training.batches import batch_indices, batch_stream, labelled_set, rank_stream, training_set
-from course_utils.training.checkpoint import TrainingState, resume_from, write_checkpoint
+from course_utils.training.checkpoint import CHECKPOINT_NAME, TrainingState, resume_from, write_checkpoint
 from course_utils.training.config import ClassifierConfig, GANConfig, VAEConfig, check_int
 from course_utils.training.evaluation import Evaluation, accuracy_fn, coverage_fn, elbo_fn
 from course_utils.training.history import Callback, History, check_finite
@@ -136,6 +137,64 @@ def train_classifier_models(config: ClassifierConfig, data: tuple[Tensor, Tensor
                             **options: Unpack[TrainOptions]) -> tuple[History, dict[str, nn.Module]]:
     """:func:`train_classifier`, returning ``(history, {"classifier": model})``."""
     return _train("train_classifier_models", _classifier_run, ClassifierConfig, config, data, options)
+
+
+# ============================================================================ a run, step by step
+class Session:
+    """A run that trains when asked, a few steps at a time: the engine of the live lab.
+
+    It builds what ``train_gan`` / ``train_vae`` / ``train_classifier`` build for ``config`` (the same seed,
+    weights, batches and noise), and :meth:`advance` takes the same steps, with the same History rows and
+    evaluations: a session advanced to ``config.steps`` in any chunks ends where the ``train_*`` function
+    ends (tested). It never trains past ``config.steps`` (a learning-rate decay is scheduled over them).
+    One process only: a session is for a notebook, torchrun is for ``course train``.
+
+    Parameters
+    ----------
+    config : GANConfig, VAEConfig or ClassifierConfig
+    data : tensor, optional
+        As for the ``train_*`` function; by default the data set ``config.data`` names.
+    device : str or torch.device
+        ``"auto"`` (CUDA, then MPS, then the CPU), or a device.
+    resume : path-like, optional
+        A checkpoint of this config (:meth:`save`, or ``out_dir`` of a ``train_*`` run) to continue from.
+    """
+
+    def __init__(self, config: Any, data: Any = None, *, device: str | torch.device = "auto",
+                 resume: str | os.PathLike | None = None):
+        build = _RUN_BUILDERS.get(type(config))
+        if build is None:
+            raise TypeError(f"config must be a GANConfig, VAEConfig or ClassifierConfig; got {type(config).__name__}")
+        self.config = config
+        self.device = get_device(device)
+        seed_everything(config.seed)
+        self._run = build(config, data, self.device, distributed.SINGLE)
+        self.history, self.step = resume_from(resume, self._run.state, self.device) if resume else (History(), 0)
+
+    @property
+    def models(self) -> dict[str, nn.Module]:
+        """The models being trained, by name (``generator`` and ``critic`` for a GAN)."""
+        return self._run.state.models
+
+    @property
+    def finished(self) -> bool:
+        """Has the session taken all ``config.steps`` steps?"""
+        return self.step >= self.config.steps
+
+    def advance(self, n: int = 1) -> int:
+        """Train up to ``n`` more steps, never past ``config.steps``; return how many were taken."""
+        check_int("n", n, 0)
+        taken = 0
+        while taken < n and not self.finished:
+            self.step += 1
+            _train_step(self._run, self.history, self.step)
+            taken += 1
+        return taken
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        """Write ``out_dir/checkpoint.pt`` (config, weights, optimizers, random streams, History); its path."""
+        write_checkpoint(out_dir, self._run.state, self.step, self.history)
+        return Path(out_dir) / CHECKPOINT_NAME
 
 
 # ============================================================================ every run
@@ -241,6 +300,11 @@ def _classifier_run(config: ClassifierConfig, data: tuple[Tensor, Tensor] | None
     return _Run(state, step, None if test is None else accuracy_fn(model, test))
 
 
+_RUN_BUILDERS: dict[type, Callable[[Any, Any, torch.device, distributed.Context], _Run]] = {
+    GANConfig: _gan_run, VAEConfig: _vae_run, ClassifierConfig: _classifier_run,
+}
+
+
 # ============================================================================ the loop
 def _loop(run: _Run, *, device: torch.device, callback: Callback | None, callback_every: int,
           resume: str | os.PathLike | None, out_dir: str | os.PathLike | None, progress: bool) -> History:
@@ -259,14 +323,8 @@ def _loop(run: _Run, *, device: torch.device, callback: Callback | None, callbac
     bar = _progress_bar(state, start, progress)
     try:
         for step in range(start + 1, config.steps + 1):
-            values = run.step()
+            _train_step(run, history, step, bar)
             last = step == config.steps
-            if _due(step, config.log_every, last):
-                _log_row(history, step, values, state, bar)
-            if run.evaluate is not None and _due(step, config.eval_every, last):
-                # every rank evaluates its (identical) plain models, with no collective: the Histories agree
-                # on all ranks, and the others would only wait for rank 0 at the next all-reduce anyway
-                history.log_metrics(step, run.evaluate())
             done = step
             bar.update(1)
             if callback is not None and _due(step, callback_every, last):
@@ -282,6 +340,19 @@ def _loop(run: _Run, *, device: torch.device, callback: Callback | None, callbac
     if out_dir is not None:
         write_checkpoint(out_dir, state, done, history)  # on every rank: it gathers the ranks' random streams
     return history
+
+
+def _train_step(run: _Run, history: History, step: int, bar=None) -> None:
+    """Step ``step`` of ``run``: one training step, then a History row and an evaluation when they are due."""
+    config = run.state.config
+    values = run.step()
+    last = step == config.steps
+    if _due(step, config.log_every, last):
+        _log_row(history, step, values, run.state, bar)
+    if run.evaluate is not None and _due(step, config.eval_every, last):
+        # every rank evaluates its (identical) plain models, with no collective: the Histories agree
+        # on all ranks, and the others would only wait for rank 0 at the next all-reduce anyway
+        history.log_metrics(step, run.evaluate())
 
 
 def _check_callback(callback: Callback | None, callback_every: int) -> None:
@@ -303,7 +374,7 @@ def _due(step: int, every: int, last: bool) -> bool:
     return step % every == 0 or last
 
 
-def _log_row(history: History, step: int, values: dict[str, Tensor], state: TrainingState, bar) -> None:
+def _log_row(history: History, step: int, values: dict[str, Tensor], state: TrainingState, bar=None) -> None:
     """Add the losses of ``step`` to the History (and the bar), or raise TrainingDiverged if one is not finite.
 
     One host sync per row; under torchrun, the mean over the ranks (one all-reduce): the global batch's
@@ -312,4 +383,5 @@ def _log_row(history: History, step: int, values: dict[str, Tensor], state: Trai
     row = distributed.mean_over_ranks(values, state.ctx)
     check_finite(step, row, state.kind)
     history.log(step, row)
-    bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()}, refresh=False)
+    if bar is not None:
+        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items()}, refresh=False)

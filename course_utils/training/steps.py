@@ -71,6 +71,17 @@ def autocast_for(config: Any, device: torch.device) -> contextlib.AbstractContex
     return contextlib.nullcontext()
 
 
+# ============================================================================ the latent noise
+def latent_noise(n: int, latent_dim: int, noise: str = "gaussian", *, rng: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> Tensor:
+    """``n`` latent vectors (n, latent_dim): z ~ N(0, I) for ``"gaussian"``, z ~ U(-1, 1)^d for ``"uniform"``."""
+    if noise == "gaussian":
+        return torch.randn(n, latent_dim, generator=rng, device=device)
+    if noise == "uniform":
+        return 2 * torch.rand(n, latent_dim, generator=rng, device=device) - 1
+    raise ValueError(f"noise must be 'gaussian' or 'uniform'; got {noise!r}")
+
+
 # ============================================================================ the GAN's learning-rate schedule
 def lr_multiplier(config: GANConfig, update: int) -> float:
     """The factor on ``config.lr`` for the generator update ``update`` = 0, 1, …, steps - 1.
@@ -119,7 +130,7 @@ def gan_critic_step(generator: nn.Module, critic: nn.Module, optimizer: torch.op
     (E f(real) - E f(fake), the critic's estimate of W1 up to its Lipschitz constant) and ``gp``.
     """
     autocast = autocast or contextlib.nullcontext()
-    z = torch.randn(len(real), config.latent_dim, generator=rng, device=real.device)  # (B, latent_dim)
+    z = latent_noise(len(real), config.latent_dim, config.noise, rng=rng, device=real.device)  # (B, latent_dim)
     with torch.no_grad():  # no gradient into G on the critic step
         fake = generator(z).flatten(1).float()  # (B, D)
     r1 = _r1_on_this_update(optimizer, config)
@@ -129,6 +140,8 @@ def gan_critic_step(generator: nn.Module, critic: nn.Module, optimizer: torch.op
         real_scores, fake_scores = critic(real).float(), critic(fake).float()  # (B,) each
     if config.loss in ("gan", "minimax"):
         loss, out = _gan_discriminator_loss(real_scores, fake_scores, real, config, r1), {}
+    elif config.loss == "lsgan":
+        loss, out = losses.lsgan_discriminator_loss(real_scores, fake_scores), {}
     else:
         loss, out = _wgan_critic_loss(critic, real, fake, real_scores, fake_scores, config, rng)
     optimizer.zero_grad(set_to_none=True)
@@ -180,7 +193,7 @@ def gan_generator_step(generator: nn.Module, critic: nn.Module, optimizer: torch
     """One update of the generator on ``batch_size`` fresh z; returns ``{"loss_g": ...}`` (detached)."""
     autocast = autocast or contextlib.nullcontext()
     device = next(generator.parameters()).device
-    z = torch.randn(batch_size, config.latent_dim, generator=rng, device=device)  # (B, latent_dim)
+    z = latent_noise(batch_size, config.latent_dim, config.noise, rng=rng, device=device)  # (B, latent_dim)
     critic.requires_grad_(False)  # the critic's weights are constants here: skip their gradients
     try:
         with autocast:
@@ -191,6 +204,8 @@ def gan_generator_step(generator: nn.Module, critic: nn.Module, optimizer: torch
         loss = losses.generator_loss_nonsaturating(scores)
     elif config.loss == "minimax":
         loss = losses.generator_loss_minimax(scores)
+    elif config.loss == "lsgan":
+        loss = losses.lsgan_generator_loss(scores)
     else:
         loss = losses.wgan_generator_loss(scores)
     optimizer.zero_grad(set_to_none=True)
