@@ -21,7 +21,7 @@ from course_utils.models import (
     PackedDiscriminator,
     mlp,
 )
-from course_utils.training.config import ClassifierConfig, GANConfig, VAEConfig
+from course_utils.training.config import GAN_LOSSES, ClassifierConfig, GANConfig, VAEConfig
 
 Tensor = torch.Tensor
 
@@ -187,6 +187,19 @@ def _wgan_critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, real_scores
     return loss, out
 
 
+def generator_loss(loss: str, scores: Tensor) -> Tensor:
+    """The generator's loss of ``loss`` (a :data:`GAN_LOSSES` name) on the critic's scores of its fakes (B,)."""
+    if loss == "gan":
+        return losses.generator_loss_nonsaturating(scores)
+    if loss == "minimax":
+        return losses.generator_loss_minimax(scores)
+    if loss == "lsgan":
+        return losses.lsgan_generator_loss(scores)
+    if loss in ("wgan", "wgan-gp"):
+        return losses.wgan_generator_loss(scores)
+    raise ValueError(f"loss must be one of {', '.join(map(repr, GAN_LOSSES))}; got {loss!r}")
+
+
 def gan_generator_step(generator: nn.Module, critic: nn.Module, optimizer: torch.optim.Optimizer, batch_size: int,
                        config: GANConfig, rng: torch.Generator | None = None,
                        autocast: contextlib.AbstractContextManager | None = None) -> dict[str, Tensor]:
@@ -200,14 +213,7 @@ def gan_generator_step(generator: nn.Module, critic: nn.Module, optimizer: torch
             scores = critic(generator(z).flatten(1)).float()  # (B,)
     finally:
         critic.requires_grad_(True)
-    if config.loss == "gan":
-        loss = losses.generator_loss_nonsaturating(scores)
-    elif config.loss == "minimax":
-        loss = losses.generator_loss_minimax(scores)
-    elif config.loss == "lsgan":
-        loss = losses.lsgan_generator_loss(scores)
-    else:
-        loss = losses.wgan_generator_loss(scores)
+    loss = generator_loss(config.loss, scores)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     _schedule_lr(optimizer, config)

@@ -1,0 +1,383 @@
+"""Chapters 07, 08 and 10: the live GAN training lab. A real PyTorch GAN trains in the kernel while you watch.
+
+GAN Lab (Kahng et al. 2019) trains a GAN in the browser with TensorFlow.js; this lab trains the course's
+models (:class:`course_utils.training.Session`, the steps of ``train_gan``) on the CPU or the GPU, in a
+background thread, so the notebook stays usable while it trains. Four panels, redrawn a few times a second:
+
+1. the data (grey), the generator's samples (red), the discriminator's probability D(x) or the critic's
+   score as a heat map, and arrows where the next generator step pulls the samples;
+2. the generator's image of a grid of latent lines (how G folds the noise onto the data);
+3. the losses;
+4. the modes captured and the share of high-quality samples (ring and grid: the PacGAN protocol).
+
+Design (``../shared/DESIGN.md``, "The live training lab"): one thread steps the model and renders; it
+sets an ``ipywidgets.Image``'s bytes and an ``HTML`` readout and never prints (output from a thread lands
+in whichever cell ran last). The buttons only set flags that the thread reads between chunks of steps,
+so play, pause, step and reset answer within a chunk (tens of milliseconds).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import ipywidgets as widgets
+import matplotlib
+import torch
+from matplotlib.figure import Figure
+
+from course_utils._io import atomic_write_json
+from course_utils.plotting import DATA_COLOR, FAST_STYLE, MODEL_COLOR, nice_ceiling
+from course_utils.training import GAN_PRESETS, LATENT_NOISES, MODE_DATA, TOY_DATA, GANConfig, Session, generate
+from course_utils.training.batches import load_training_data
+from course_utils.training.fields import PROBABILITY_LOSSES, critic_field, generator_pull, latent_map
+from course_utils.widgets._canvas import LayeredCanvas
+from course_utils.widgets.base import choice, log_slider, slider
+
+REDRAW_EVERY_S = 0.3  # a picture every 0.3 s: about 3 redraws a second (DESIGN.md's measurements)
+CHUNK_S = 0.05  # steps between checks of the buttons: about this long, so that pause answers at once
+SHOWN_SAMPLES = 512  # generator samples drawn over the data
+ARROWS = 48  # samples that get an arrow
+FIELD_RESOLUTION = 48
+CONFIG_FILE = "config.json"  # beside checkpoint.pt in a saved run: what `course train --config` reads
+HIDDEN_WIDTHS = (32, 64, 128, 256)
+
+
+def view_limits(data: torch.Tensor, margin: float = 0.15) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A square view around ``data`` (N, 2) with ``margin`` of its extent on each side: the panel's fixed axes."""
+    low, high = data.min(dim=0).values, data.max(dim=0).values
+    center, half = (low + high) / 2, float((high - low).max()) / 2 * (1 + 2 * margin)
+    return ((float(center[0]) - half, float(center[0]) + half), (float(center[1]) - half, float(center[1]) + half))
+
+
+def lab_config(data: str, loss: str, *, lr: float | None = None, n_critic: int | None = None, hidden: int = 128,
+               latent_dim: int = 2, noise: str = "gaussian", seed: int = 0, steps: int | None = None) -> GANConfig:
+    """The config of the lab's controls: ``GANConfig.preset(loss, data)`` with the controls' values over it.
+
+    ``lr``, ``n_critic`` and ``steps`` left at None keep the preset's (a loss comes with its own).
+    """
+    overrides = {"hidden": hidden, "latent_dim": latent_dim, "noise": noise, "seed": seed}
+    overrides |= {name: value for name, value in (("lr", lr), ("n_critic", n_critic), ("steps", steps))
+                  if value is not None}
+    return GANConfig.preset(loss, data, **overrides)
+
+
+class GANLab:
+    """The live lab: controls, play / pause / step / reset, four panels and a readout.
+
+    Parameters
+    ----------
+    data, loss : str
+        The starting data set (ring, grid, moons, swiss_roll) and loss or preset (``GAN_PRESETS``).
+    device : str
+        Where to train: "auto" (CUDA, then MPS, then the CPU) or a device name.
+    **settings
+        Starting values of the other controls: lr, n_critic, hidden, latent_dim, noise, seed, steps.
+    """
+
+    def __init__(self, data: str = "ring", loss: str = "gan", *, device: str = "auto", **settings):
+        first = lab_config(data, loss, **settings)
+        self.device = device
+        self.controls = {
+            "data": choice("data", TOY_DATA, data),
+            "loss": choice("loss", GAN_PRESETS, loss),
+            "noise": choice("noise z", LATENT_NOISES, first.noise),
+            "lr": log_slider("learning rate", first.lr, -5, -2),
+            "n_critic": slider("critic steps per G step", first.n_critic, 1, 10, 1),
+            "hidden": choice("width", HIDDEN_WIDTHS, first.hidden),
+            "latent_dim": slider("latent dim", first.latent_dim, 1, 8, 1),
+            "seed": slider("seed", first.seed, 0, 99, 1),
+            "steps": widgets.BoundedIntText(value=first.steps, min=1, max=1_000_000, step=100, description="steps",
+                                            style={"description_width": "initial"},
+                                            layout=widgets.Layout(width="160px")),
+        }
+        self.play_button = widgets.ToggleButton(description="play", icon="play", tooltip="train / pause")
+        self.step_button = widgets.Button(description="one step", icon="step-forward")
+        self.reset_button = widgets.Button(description="reset", icon="undo")
+        self.image = widgets.Image(format="png")
+        self.readout = widgets.HTML()
+        self.widget = widgets.VBox([
+            widgets.HBox([self.controls[name] for name in ("data", "loss", "noise", "hidden", "steps")]),
+            widgets.HBox([self.controls[name] for name in ("lr", "n_critic", "latent_dim", "seed")]),
+            widgets.HBox([self.play_button, self.step_button, self.reset_button]),
+            self.readout, self.image,
+        ])
+        self.figure = _lab_figure()
+        self.canvas = LayeredCanvas(self.figure)
+        self.renders = 0
+        self.last_render_s = float("nan")
+        self.steps_per_s = float("nan")  # training speed while playing, renders included
+        self._lock = threading.Lock()  # the session: the thread steps it, a button may replace it
+        self._wake = threading.Event()
+        self._closed = False
+        self._pending_steps = 0
+        self._building = False  # a preset is filling the controls: one reset at the end, not one per control
+        self._views: dict[str, tuple] = {}
+        self.session = self._new_session()
+        self.controls["loss"].observe(self._on_preset, names="value")
+        self.controls["data"].observe(self._on_preset, names="value")
+        for name in ("noise", "lr", "n_critic", "hidden", "latent_dim", "seed", "steps"):
+            self.controls[name].observe(lambda change: self.reset(), names="value")
+        self.play_button.observe(self._on_play, names="value")
+        self.step_button.on_click(lambda button: self.step())
+        self.reset_button.on_click(lambda button: self.reset())
+        self.render()
+        self._thread = threading.Thread(target=self._work, name="gan-lab", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ what the controls say
+    @property
+    def config(self) -> GANConfig:
+        """The config the controls describe (the running session's, once a reset has applied them)."""
+        values = {name: control.value for name, control in self.controls.items()}
+        return lab_config(**values)
+
+    @property
+    def playing(self) -> bool:
+        return self.play_button.value
+
+    def play(self) -> None:
+        self.play_button.value = True
+
+    def pause(self) -> None:
+        self.play_button.value = False
+
+    def step(self, n: int = 1) -> None:
+        """Ask for ``n`` training steps (the thread takes them, then redraws); pauses a playing lab first."""
+        self.pause()
+        with self._lock:
+            self._pending_steps += n
+        self._wake.set()
+
+    def reset(self) -> None:
+        """A new session from the controls (new weights, step 0), paused, and a redraw."""
+        if self._building:
+            return
+        self.pause()
+        with self._lock:
+            self._pending_steps = 0
+            self.session = self._new_session()
+        self.render()
+
+    def close(self) -> None:
+        """Stop the training thread (the lab no longer trains or redraws)."""
+        self._closed = True
+        self.pause()
+        self._wake.set()
+        self._thread.join(timeout=5)
+
+    # ------------------------------------------------------------------ saving and loading runs
+    def save(self, folder: str | Path) -> Path:
+        """Save the run: ``folder/checkpoint.pt`` (weights, optimizers, History) and ``folder/config.json``
+        (what ``course train --config`` reads to go on, e.g. on a GPU). Pauses the lab first."""
+        self.pause()
+        folder = Path(folder)
+        with self._lock:
+            self.session.save(folder)
+            atomic_write_json(folder / CONFIG_FILE, asdict(self.session.config))
+        return folder
+
+    def load(self, folder: str | Path) -> None:
+        """Continue a saved run: its config goes into the controls, its weights and History into the lab."""
+        self.pause()
+        config = GANConfig.from_dict(_read_json(Path(folder) / CONFIG_FILE))
+        self._set_controls(config)
+        with self._lock:
+            self.session = Session(config, device=self.device, resume=Path(folder) / "checkpoint.pt")
+        self.render()
+
+    # ------------------------------------------------------------------ the picture
+    def render(self) -> None:
+        """Draw the four panels from the session as it is now and show them."""
+        start = time.perf_counter()
+        with self._lock, matplotlib.rc_context(FAST_STYLE):
+            readout = draw_lab(self.figure, self.session, self._limits())
+            png = self.canvas.png()
+        self.image.value = png
+        speed = f" · {self.steps_per_s:,.0f} steps/s" if self.playing and self.steps_per_s == self.steps_per_s else ""
+        self.readout.value = f"<div style='font-size: 13px'>{html.escape(readout)}{speed}</div>"
+        self.renders += 1
+        self.last_render_s = time.perf_counter() - start
+
+    def _limits(self):
+        """The fixed view of the session's data set (computed once per data set)."""
+        data = self.session.config.data
+        if data not in self._views:
+            self._views[data] = view_limits(_reference_points(data))
+        return self._views[data]
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ------------------------------------------------------------------ the thread
+    def _work(self) -> None:
+        """Train while playing (or while steps are asked for), redraw every REDRAW_EVERY_S, sleep otherwise."""
+        chunk, last_render = 1, time.perf_counter()
+        while not self._closed:
+            if not (self.playing or self._pending_steps):
+                self._wake.wait(timeout=0.5)
+                self._wake.clear()
+                continue
+            started = time.perf_counter()
+            with self._lock:
+                wanted = chunk if self.playing else min(chunk, self._pending_steps)
+                taken = self.session.advance(wanted)
+                self._pending_steps = max(0, self._pending_steps - taken) if not self.playing else 0
+                finished = self.session.finished
+            elapsed = time.perf_counter() - started
+            if taken:  # grow or shrink the chunk towards CHUNK_S of training
+                chunk = max(1, min(1_000, round(chunk * CHUNK_S / max(elapsed, 1e-4) * 0.5 + chunk * 0.5)))
+                self.steps_per_s = taken / elapsed if elapsed > 0 else self.steps_per_s
+            if finished:
+                self._pending_steps = 0
+                if self.playing:
+                    self.pause()
+            now = time.perf_counter()
+            if now - last_render >= REDRAW_EVERY_S or not (self.playing or self._pending_steps):
+                self.render()
+                last_render = time.perf_counter()
+
+    def _on_play(self, change) -> None:
+        self.play_button.description, self.play_button.icon = ("pause", "pause") if change["new"] else ("play", "play")
+        if change["new"] and self.session.finished:
+            self.play_button.value = False  # nothing left to train: reset, or raise the steps
+            return
+        self._wake.set()
+
+    def _on_preset(self, change) -> None:
+        """A new loss or data set brings its preset's learning rate, critic steps and steps."""
+        preset = GANConfig.preset(self.controls["loss"].value, self.controls["data"].value)
+        self._set_controls(preset, only=("lr", "n_critic", "steps"))
+        self.reset()
+
+    def _set_controls(self, config: GANConfig, only: tuple[str, ...] | None = None) -> None:
+        self._building = True
+        try:
+            for name, control in self.controls.items():
+                if only is None or name in only:
+                    control.value = config.loss if name == "loss" else getattr(config, name)
+        finally:
+            self._building = False
+
+    def _new_session(self) -> Session:
+        return Session(self.config, device=self.device)
+
+
+def side_by_side(*labs: GANLab) -> widgets.HBox:
+    """Two (or more) labs next to each other, to compare runs (each keeps its own controls and thread)."""
+    return widgets.HBox([lab.widget for lab in labs])
+
+
+# ====================================================================== the panels
+def _lab_figure() -> Figure:
+    figure = Figure(figsize=(13.2, 3.4), dpi=80)
+    figure.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.99, bottom=0.14, top=0.9, wspace=0.28))
+    return figure
+
+
+def draw_lab(figure: Figure, session: Session, limits) -> str:
+    """Draw ``session``'s four panels into ``figure`` (cleared first) and return the readout line."""
+    from course_utils.plotting import clear_data
+
+    clear_data(figure)
+    config, models, history = session.config, session.models, session.history
+    samples_ax, latent_ax, loss_ax, modes_ax = figure.axes
+    (x0, x1), (y0, y1) = limits
+    rng = torch.Generator(session.device).manual_seed(12345)  # the same z each redraw: watch them move
+    # plain G(z), also for a preset with rejection sampling: the panel shows what the generator has learnt
+    fakes = generate(models["generator"], SHOWN_SAMPLES, rng=rng, noise=config.noise).cpu()
+    field = critic_field(models["critic"], config.loss, (x0, x1), (y0, y1), FIELD_RESOLUTION).cpu()
+    probability = config.loss in PROBABILITY_LOSSES
+    samples_ax.imshow(field.numpy(), origin="lower", extent=(x0, x1, y0, y1), cmap="RdBu", aspect="auto",
+                      vmin=0 if probability else None, vmax=1 if probability else None, alpha=0.55)
+    real = _reference_points(config.data)
+    samples_ax.scatter(real[:, 0], real[:, 1], s=2, color="0.35", alpha=0.5, linewidths=0)
+    samples_ax.scatter(fakes[:, 0], fakes[:, 1], s=3, color=MODEL_COLOR, linewidths=0)
+    arrows_at = fakes[:ARROWS].to(session.device)
+    pull = generator_pull(models["critic"], config.loss, arrows_at).cpu()
+    scale = float(pull.norm(dim=1).max()) or 1.0
+    samples_ax.quiver(arrows_at[:, 0].cpu(), arrows_at[:, 1].cpu(), pull[:, 0] / scale, pull[:, 1] / scale,
+                      color="k", angles="xy", scale_units="xy", scale=4 / (x1 - x0), width=0.004)
+    samples_ax.set(xlim=(x0, x1), ylim=(y0, y1), xticks=[], yticks=[])
+    samples_ax.set_title("data (grey), G(z) (red), " + ("D(x)" if probability else "critic f(x)") + ", pull on G(z)")
+
+    for line in latent_map(models["generator"], config.noise).cpu():
+        latent_ax.plot(line[:, 0], line[:, 1], color=DATA_COLOR, lw=0.7)
+    latent_ax.set(xlim=(x0, x1), ylim=(y0, y1), xticks=[], yticks=[])
+    latent_ax.set_title("G's image of a grid of latent lines")
+
+    _draw_losses(loss_ax, history, config)
+    _draw_modes(modes_ax, history, config)
+    return _readout(session)
+
+
+_REFERENCE: dict[str, torch.Tensor] = {}
+
+
+def _reference_points(data: str) -> torch.Tensor:
+    """1,000 points of the data set, drawn once per data set (the grey cloud)."""
+    if data not in _REFERENCE:
+        _REFERENCE[data] = load_training_data(data, 1_000, 0)[0]
+    return _REFERENCE[data]
+
+
+def _draw_losses(ax, history, config: GANConfig) -> None:
+    steps, values = history.step, history.losses
+    top = 1.0
+    for name, color in (("loss_d", DATA_COLOR), ("loss_g", MODEL_COLOR), ("wasserstein", "#55A868")):
+        if name in values and values[name]:
+            ax.plot(steps, values[name], color=color, lw=1, label=name)
+            top = max(top, max(abs(v) for v in values[name] if v == v))
+    limit = nice_ceiling(top)
+    ax.set(xlim=(0, config.steps), ylim=(-limit if config.loss.startswith("wgan") or config.loss == "minimax"
+                                           else 0, limit))
+    ax.set_xlabel("generator step")
+    ax.set_title("losses")
+    if ax.lines:
+        ax.legend(loc="upper right", fontsize=8)
+
+
+def _draw_modes(ax, history, config: GANConfig) -> None:
+    ax.set_xlim(0, config.steps)
+    if config.data not in MODE_DATA:
+        ax.set_ylim(0, 1)
+        ax.set_title("modes: only the ring and the grid have them")
+        return
+    centers = MODE_DATA[config.data][0]()
+    steps, values = history.metric_step, history.metrics
+    if steps:
+        ax.plot(steps, values["modes"], "o-", color=DATA_COLOR, ms=3, label="modes captured")
+        ax.plot(steps, [h * len(centers) for h in values["high_quality"]], "s-", color=MODEL_COLOR, ms=3,
+                label="high quality (× modes)")
+    ax.set_ylim(0, len(centers) + 1)
+    ax.set_xlabel("generator step")
+    ax.set_title(f"mode coverage ({len(centers)} modes)")
+    if ax.lines:
+        ax.legend(loc="lower right", fontsize=8)
+
+
+def _readout(session: Session) -> str:
+    config, history = session.config, session.history
+    parts = [f"step {session.step:,} of {config.steps:,}", f"{config.loss} on {config.data}",
+             f"device {session.device.type}"]
+    for name in ("loss_d", "loss_g", "wasserstein"):
+        if history.losses.get(name):
+            parts.append(f"{name} {history.losses[name][-1]:.3f}")
+    if history.metric_step:
+        metrics = history.metrics
+        parts.append(f"modes {metrics['modes'][-1]:.0f}, high quality {metrics['high_quality'][-1]:.0%}, "
+                     f"reverse KL {metrics['reverse_kl'][-1]:.2f} (at step {history.metric_step[-1]:,})")
+    return " · ".join(parts)
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no saved lab run there (GANLab.save writes config.json and "
+                                "checkpoint.pt)") from None
