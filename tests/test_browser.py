@@ -683,3 +683,79 @@ def test_the_student_lab(browser, student_lab, tmp_path):
     finally:
         context.close()
         student_lab.shutdown_sessions()
+
+
+LAB_CELLS = [
+    "from course_utils.widgets.gan_lab import GANLab\n"
+    "lab = GANLab('ring', 'gan', hidden=64, steps=100_000)\n"
+    "lab",
+    "1 + 1",
+]
+LAB_IMAGE_JS = "() => { const i = document.querySelector('.widget-image'); return i ? i.src : null; }"
+
+
+def lab_picture_changes(page, seconds: float) -> int:
+    """How many times the lab's picture (the Image widget's blob URL) changes within ``seconds``."""
+    changes, last, end = 0, page.evaluate(LAB_IMAGE_JS), time.monotonic() + seconds
+    while time.monotonic() < end:
+        now = page.evaluate(LAB_IMAGE_JS)
+        changes, last = changes + (now != last), now
+        time.sleep(0.05)
+    return changes
+
+
+def test_the_gan_lab_trains_while_the_notebook_answers(browser, lab, tmp_path):
+    """Press play: does the picture change, does another cell run within a second while it trains, and does
+    pause stop the picture (issue 11: the lab trains without freezing the notebook)?"""
+    import nbformat
+
+    notebook = lab.root / "gan_lab" / "gan_lab.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in LAB_CELLS]
+    notebook.parent.mkdir()
+    nbformat.write(nb, notebook)
+    deadline = Deadline(CASE_BUDGET_S, "the GAN lab")
+    page_log: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and page_log.append(f"{m.type}: {m.text[:500]}"))
+    try:
+        page.goto(f"{lab.base}/lab/workspaces/w{secrets.token_hex(6)}/tree/gan_lab/gan_lab.ipynb?token={lab.token}",
+                  timeout=deadline.ms(60))
+        wait_for_kernel_idle(page, deadline, page_log)
+        run_all_cells(page, deadline)
+        wait_for_execution(page, 2, deadline, page_log)
+        page.locator(".widget-image").first.wait_for(state="attached", timeout=deadline.ms(30))
+        assert lab_picture_changes(page, 1.0) == 0, "the lab redraws before play was pressed"
+
+        page.locator(".widget-toggle-button", has_text="play").click(timeout=deadline.ms(10))
+        changes = lab_picture_changes(page, 3.0)
+        assert changes >= 3, f"the picture changed {changes} times in 3 s of training"
+
+        cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell")
+        second = cells.nth(1)
+        before = second.locator(".jp-InputArea-prompt").inner_text()
+        second.locator(".jp-InputArea-editor").click(timeout=deadline.ms(10))
+        started = time.monotonic()
+        page.keyboard.press("Control+Enter")
+        while second.locator(".jp-InputArea-prompt").inner_text() == before or \
+                "2" not in second.locator(".jp-OutputArea-output").all_inner_texts():
+            deadline.check("waiting for `1 + 1` while the lab trains", debug_log(page_log))
+            time.sleep(0.02)
+        answered = time.monotonic() - started
+        print(f"another cell answered in {answered:.2f} s while the lab trained")
+        assert answered < 1.5, f"`1 + 1` took {answered:.2f} s while the lab trained"
+
+        page.locator(".widget-toggle-button", has_text="pause").click(timeout=deadline.ms(10))
+        time.sleep(1.0)  # a chunk in flight may still draw once
+        assert lab_picture_changes(page, 1.5) == 0, "the picture still changes after pause"
+        fail_on_errors(page.evaluate(PAGE_STATE_JS), "pressing play and pause", page_log)
+        page.screenshot(path=tmp_path / "gan-lab.png")
+    except BaseException:
+        page.screenshot(path=tmp_path / "gan-lab-failure.png", timeout=10_000)
+        print(f"screenshot at failure: {tmp_path / 'gan-lab-failure.png'}\n" + lab.log_tail(2000))
+        raise
+    finally:
+        context.close()
+        lab.shutdown_sessions()
