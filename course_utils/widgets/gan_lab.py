@@ -27,6 +27,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import matplotlib
 import torch
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from course_utils._io import atomic_write_json
@@ -288,24 +289,26 @@ def draw_lab(figure: Figure, session: Session, limits) -> str:
     (x0, x1), (y0, y1) = limits
     rng = torch.Generator(session.device).manual_seed(12345)  # the same z each redraw: watch them move
     # plain G(z), also for a preset with rejection sampling: the panel shows what the generator has learnt
-    fakes = generate(models["generator"], SHOWN_SAMPLES, rng=rng, noise=config.noise).cpu()
+    fakes = generate(models["generator"], SHOWN_SAMPLES, rng=rng, noise=config.noise).cpu()  # (n, 2)
     field = critic_field(models["critic"], config.loss, (x0, x1), (y0, y1), FIELD_RESOLUTION).cpu()
     probability = config.loss in PROBABILITY_LOSSES
     samples_ax.imshow(field.numpy(), origin="lower", extent=(x0, x1, y0, y1), cmap="RdBu", aspect="auto",
                       vmin=0 if probability else None, vmax=1 if probability else None, alpha=0.55)
-    real = _reference_points(config.data)
+    # numpy, not tensors, into matplotlib: it iterates a tensor element by element (a third of a redraw)
+    real = _reference_points(config.data).numpy()
     samples_ax.scatter(real[:, 0], real[:, 1], s=2, color="0.35", alpha=0.5, linewidths=0)
-    samples_ax.scatter(fakes[:, 0], fakes[:, 1], s=3, color=MODEL_COLOR, linewidths=0)
-    arrows_at = fakes[:ARROWS].to(session.device)
-    pull = generator_pull(models["critic"], config.loss, arrows_at).cpu()
-    scale = float(pull.norm(dim=1).max()) or 1.0
-    samples_ax.quiver(arrows_at[:, 0].cpu(), arrows_at[:, 1].cpu(), pull[:, 0] / scale, pull[:, 1] / scale,
+    samples_ax.scatter(fakes[:, 0].numpy(), fakes[:, 1].numpy(), s=3, color=MODEL_COLOR, linewidths=0)
+    pull = generator_pull(models["critic"], config.loss, fakes[:ARROWS].to(session.device)).cpu()
+    pull = (pull / (float(pull.norm(dim=1).max()) or 1.0)).numpy()  # the longest arrow: a quarter of the view
+    arrows_at = fakes[:ARROWS].numpy()
+    samples_ax.quiver(arrows_at[:, 0], arrows_at[:, 1], pull[:, 0], pull[:, 1],
                       color="k", angles="xy", scale_units="xy", scale=4 / (x1 - x0), width=0.004)
     samples_ax.set(xlim=(x0, x1), ylim=(y0, y1), xticks=[], yticks=[])
     samples_ax.set_title("data (grey), G(z) (red), " + ("D(x)" if probability else "critic f(x)") + ", pull on G(z)")
 
-    for line in latent_map(models["generator"], config.noise).cpu():
-        latent_ax.plot(line[:, 0], line[:, 1], color=DATA_COLOR, lw=0.7)
+    # one collection of 18 polylines: a tenth of the cost of 18 plot calls
+    latent_ax.add_collection(LineCollection(latent_map(models["generator"], config.noise).cpu().numpy(),
+                                            colors=DATA_COLOR, linewidths=0.7))
     latent_ax.set(xlim=(x0, x1), ylim=(y0, y1), xticks=[], yticks=[])
     latent_ax.set_title("G's image of a grid of latent lines")
 
