@@ -187,6 +187,52 @@ MNIST_FILES = {  # the names LeCun's site and torchvision use; each may also end
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 
 
+# ============================================================================ points you give
+def parse_points(text: str) -> torch.Tensor:
+    """2-D points written one per line, ``x, y`` or ``x y`` (blank lines and ``#`` comments skipped), as (N, 2).
+
+    The GAN lab trains on points pasted this way (a spreadsheet's two columns, or :func:`format_points`'s text).
+
+    Raises
+    ------
+    ValueError
+        Naming the first line that is not two numbers, or when there are fewer than 2 points.
+    """
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.replace(",", " ").replace(";", " ").split()
+        try:
+            if len(fields) != 2:
+                raise ValueError
+            x, y = (float(field) for field in fields)
+        except ValueError:
+            raise ValueError(f"line {number}: {line!r} is not two numbers (write x, y)") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"line {number}: {line!r} is not finite")
+        rows.append((x, y))
+    if len(rows) < 2:
+        raise ValueError(f"give at least 2 points, one 'x, y' per line; got {len(rows)}")
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def format_points(points: torch.Tensor, decimals: int = 2) -> str:
+    """``points`` (N, 2) as :func:`parse_points` reads them: ``x, y`` per line."""
+    return "\n".join(f"{x:.{decimals}f}, {y:.{decimals}f}" for x, y in points.tolist())
+
+
+def example_points() -> torch.Tensor:
+    """A smiling face of 46 points: a circle of 30, two eyes of 3, a mouth of 10 (the lab's starting points)."""
+    angles = torch.arange(30) * (2 * math.pi / 30)
+    face = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # (30, 2)
+    eyes = torch.tensor([[-0.35, 0.35], [-0.3, 0.4], [-0.4, 0.4], [0.35, 0.35], [0.3, 0.4], [0.4, 0.4]])
+    smile = torch.linspace(math.pi * 1.2, math.pi * 1.8, 10)
+    mouth = 0.55 * torch.stack([torch.cos(smile), torch.sin(smile)], dim=1)  # (10, 2)
+    return torch.cat([face, eyes, mouth]).round(decimals=2)
+
+
 def read_idx(path: str | os.PathLike) -> torch.Tensor:
     """Read one IDX file (plain or gzip-compressed, detected by content) into a tensor.
 

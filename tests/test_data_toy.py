@@ -286,3 +286,25 @@ def test_load_mnist_label_count_mismatch_is_refused(tmp_path):
     write_idx(tmp_path / (MNIST_FILES["test_labels"]), np.zeros(3, dtype=np.uint8))
     with pytest.raises(ValueError, match="expected 4 labels"):
         load_mnist(tmp_path)
+
+
+def test_pasted_points_are_read_in_either_format_and_round_trip():
+    from course_utils.data import example_points, format_points, parse_points
+
+    points = parse_points("# my points\n1, 2\n\n3.5 -4\n5;6  # the last\n")
+    assert points.dtype == torch.float32 and points.tolist() == [[1.0, 2.0], [3.5, -4.0], [5.0, 6.0]]
+    face = example_points()
+    assert face.shape == (46, 2) and torch.equal(parse_points(format_points(face)), face)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1, 2\n3, 4, 5", "line 2: '3, 4, 5' is not two numbers"),
+    ("1, 2\nx, 4", "line 2: 'x, 4' is not two numbers"),
+    ("1, 2\n3, inf", "line 2: '3, inf' is not finite"),
+    ("1, 2", "give at least 2 points, one 'x, y' per line; got 1"),
+])
+def test_bad_points_are_refused_naming_the_line(text, message):
+    from course_utils.data import parse_points
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_points(text)

@@ -142,3 +142,26 @@ def test_two_labs_side_by_side(lab):
 def test_a_lab_session_is_the_engines(lab):
     """The lab trains a training.Session: its steps are train_gan's."""
     assert isinstance(lab.session, Session) and lab.session.config == lab.config
+
+
+def test_your_points_train_the_lab_and_bad_ones_are_refused(lab, tmp_path: Path):
+    """Do pasted points switch the data to "points", show in grey and save and load with the run; does bad
+    text leave the lab as it was, with the line named in the readout?"""
+    assert lab.points_box.layout.display == "none"
+    lab.use_points("0, 0\n1, 1\n2, 0\n# a comment\n")
+    assert lab.controls["data"].value == "points" and lab.session.config.data == "points"
+    assert lab.points_box.layout.display == ""
+    grey = lab.figure.axes[0].collections[0].get_offsets()
+    np.testing.assert_array_equal(np.asarray(grey), [[0, 0], [1, 1], [2, 0]])
+    lab.use_points("0, 0\nnot a point")
+    assert "line 2" in lab.readout.value and len(lab.points) == 3
+    lab.step(4)
+    wait_until(lambda: lab.session.step == 4)
+    folder = lab.save(tmp_path / "mine")
+    other = GANLab("ring", "gan", device="cpu")
+    try:
+        other.load(folder)
+        assert other.points.tolist() == [[0, 0], [1, 1], [2, 0]] and other.session.step == 4
+        assert other.session.history.to_dict() == lab.session.history.to_dict()
+    finally:
+        other.close()

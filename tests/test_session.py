@@ -118,3 +118,11 @@ def test_lsgan_refuses_rejection_sampling_and_r1() -> None:
     with pytest.raises(ValueError, match="r1_gamma is a penalty on a GAN discriminator"):
         GANConfig(loss="lsgan", r1_gamma=0.1)
     assert replace(small("lsgan"), steps=1).loss == "lsgan"
+
+
+def test_points_need_their_data() -> None:
+    """data="points" names points you pass: without them, does the run say so?"""
+    with pytest.raises(ValueError, match=r"data='points' trains on points you give: pass them as data="):
+        Session(GANConfig(data="points"), device="cpu")
+    session = Session(GANConfig(data="points", steps=3, batch_size=4), data=torch.rand(10, 2), device="cpu")
+    assert session.advance(3) == 3

@@ -11,7 +11,7 @@ import torch
 
 from course_utils.data import load_digits, make_grid, make_moons_data, make_ring, make_swiss_roll_2d
 from course_utils.training import distributed
-from course_utils.training.config import DATA_NAMES, DataName, check_choice
+from course_utils.training.config import DATA_NAMES, USER_POINTS, DataName, check_choice
 
 Tensor = torch.Tensor
 
@@ -20,6 +20,8 @@ def load_training_data(name: DataName, n: int, seed: int) -> tuple[Tensor, Tenso
     """``(train, test)`` float32 tensors on the CPU: ``n`` points of a 2-D set drawn with ``seed``
     (test ``None``), or the fixed digits split (1,500 / 297 images of 64 pixels in [0, 1])."""
     check_choice("data", name, DATA_NAMES)
+    if name == USER_POINTS:
+        raise ValueError(f"data={USER_POINTS!r} trains on points you give: pass them as data=, a tensor (N, 2)")
     if name == "digits":
         digits = load_digits()
         return digits.x_train, digits.x_test

@@ -11,12 +11,14 @@ from course_utils.distributions import grid_centers, ring_centers
 
 GANLoss = Literal["gan", "minimax", "lsgan", "wgan", "wgan-gp"]
 LatentNoise = Literal["gaussian", "uniform"]
-DataName = Literal["ring", "grid", "moons", "swiss_roll", "digits"]
+DataName = Literal["ring", "grid", "moons", "swiss_roll", "digits", "points"]
 GAN_LOSSES = ("gan", "minimax", "lsgan", "wgan", "wgan-gp")
 LATENT_NOISES = ("gaussian", "uniform")  # z ~ N(0, I), or z ~ U(-1, 1)^d as GAN Lab draws it
 GAN_PRESETS = GAN_LOSSES + ("best",)  # "best": the course's best 2-D configuration (a tuned non-saturating GAN)
-DATA_NAMES = ("ring", "grid", "moons", "swiss_roll", "digits")
-TOY_DATA = ("ring", "grid", "moons", "swiss_roll")
+# "points": 2-D points you give (``data=`` of train_gan and Session, the GAN lab's pasted points); no set to load
+USER_POINTS = "points"
+DATA_NAMES = ("ring", "grid", "moons", "swiss_roll", "digits", USER_POINTS)
+TOY_DATA = ("ring", "grid", "moons", "swiss_roll", USER_POINTS)  # 2-D: the presets' settings for the plane
 MODE_DATA = {"ring": (ring_centers, 0.01), "grid": (grid_centers, 0.05)}  # centres and σ of the protocol
 COVERAGE_SAMPLES = 2_500  # generator samples per mode-coverage evaluation (PacGAN / VEEGAN protocol)
 

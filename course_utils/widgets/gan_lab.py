@@ -30,9 +30,19 @@ import torch
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from course_utils._io import atomic_write_json
+from course_utils._io import atomic_write_json, atomic_write_text
+from course_utils.data import example_points, format_points, parse_points
 from course_utils.plotting import DATA_COLOR, FAST_STYLE, MODEL_COLOR, nice_ceiling
-from course_utils.training import GAN_PRESETS, LATENT_NOISES, MODE_DATA, TOY_DATA, GANConfig, Session, generate
+from course_utils.training import (
+    GAN_PRESETS,
+    LATENT_NOISES,
+    MODE_DATA,
+    TOY_DATA,
+    USER_POINTS,
+    GANConfig,
+    Session,
+    generate,
+)
 from course_utils.training.batches import load_training_data
 from course_utils.training.fields import PROBABILITY_LOSSES, critic_field, generator_pull, latent_map
 from course_utils.widgets._canvas import LayeredCanvas
@@ -44,6 +54,7 @@ SHOWN_SAMPLES = 512  # generator samples drawn over the data
 ARROWS = 48  # samples that get an arrow
 FIELD_RESOLUTION = 48
 CONFIG_FILE = "config.json"  # beside checkpoint.pt in a saved run: what `course train --config` reads
+POINTS_FILE = "points.csv"  # beside them when the run trained on your points
 HIDDEN_WIDTHS = (32, 64, 128, 256)
 
 
@@ -72,16 +83,19 @@ class GANLab:
     Parameters
     ----------
     data, loss : str
-        The starting data set (ring, grid, moons, swiss_roll) and loss or preset (``GAN_PRESETS``).
+        The starting data set (ring, grid, moons, swiss_roll, or "points": yours, pasted into the box that
+        appears, ``x, y`` per line) and loss or preset (``GAN_PRESETS``).
     device : str
         Where to train: "auto" (CUDA, then MPS, then the CPU) or a device name.
     **settings
         Starting values of the other controls: lr, n_critic, hidden, latent_dim, noise, seed, steps.
     """
 
-    def __init__(self, data: str = "ring", loss: str = "gan", *, device: str = "auto", **settings):
+    def __init__(self, data: str = "ring", loss: str = "gan", *, device: str = "auto",
+                 points: torch.Tensor | None = None, **settings):
         first = lab_config(data, loss, **settings)
         self.device = device
+        self.points = example_points() if points is None else points.float()  # what "points" trains on
         self.controls = {
             "data": choice("data", TOY_DATA, data),
             "loss": choice("loss", GAN_PRESETS, loss),
@@ -100,11 +114,17 @@ class GANLab:
         self.reset_button = widgets.Button(description="reset", icon="undo")
         self.image = widgets.Image(format="png")
         self.readout = widgets.HTML()
+        self.points_text = widgets.Textarea(value=format_points(self.points), rows=6,
+                                            placeholder="x, y (one point per line)",
+                                            layout=widgets.Layout(width="200px"))
+        self.points_button = widgets.Button(description="train on these points")
+        self.points_box = widgets.VBox([widgets.HTML("<b>your points</b>, x, y per line:"), self.points_text,
+                                        self.points_button])
         self.widget = widgets.VBox([
             widgets.HBox([self.controls[name] for name in ("data", "loss", "noise", "hidden", "steps")]),
             widgets.HBox([self.controls[name] for name in ("lr", "n_critic", "latent_dim", "seed")]),
             widgets.HBox([self.play_button, self.step_button, self.reset_button]),
-            self.readout, self.image,
+            self.points_box, self.readout, self.image,
         ])
         self.figure = _lab_figure()
         self.canvas = LayeredCanvas(self.figure)
@@ -116,7 +136,6 @@ class GANLab:
         self._closed = False
         self._pending_steps = 0
         self._building = False  # a preset is filling the controls: one reset at the end, not one per control
-        self._views: dict[str, tuple] = {}
         self.session = self._new_session()
         self.controls["loss"].observe(self._on_preset, names="value")
         self.controls["data"].observe(self._on_preset, names="value")
@@ -125,6 +144,7 @@ class GANLab:
         self.play_button.observe(self._on_play, names="value")
         self.step_button.on_click(lambda button: self.step())
         self.reset_button.on_click(lambda button: self.reset())
+        self.points_button.on_click(lambda button: self.use_points(self.points_text.value))
         self.render()
         self._thread = threading.Thread(target=self._work, name="gan-lab", daemon=True)
         self._thread.start()
@@ -163,6 +183,23 @@ class GANLab:
             self.session = self._new_session()
         self.render()
 
+    def use_points(self, text: str) -> None:
+        """Train on the points in ``text`` (``x, y`` per line): switches the data to "points" and resets.
+
+        Bad text is refused in the readout, naming the line, and the lab keeps its points.
+        """
+        try:
+            points = parse_points(text)
+        except ValueError as error:
+            self.readout.value = f"<div style='color: #C44E52'>{html.escape(str(error))}</div>"
+            return
+        self.points = points
+        self.points_text.value = text
+        if self.controls["data"].value == USER_POINTS:
+            self.reset()
+        else:
+            self.controls["data"].value = USER_POINTS  # its observer resets
+
     def close(self) -> None:
         """Stop the training thread (the lab no longer trains or redraws)."""
         self._closed = True
@@ -179,15 +216,21 @@ class GANLab:
         with self._lock:
             self.session.save(folder)
             atomic_write_json(folder / CONFIG_FILE, asdict(self.session.config))
+            if self.session.config.data == USER_POINTS:
+                atomic_write_text(folder / POINTS_FILE, format_points(self.points, decimals=6) + "\n")
         return folder
 
     def load(self, folder: str | Path) -> None:
         """Continue a saved run: its config goes into the controls, its weights and History into the lab."""
         self.pause()
         config = GANConfig.from_dict(_read_json(Path(folder) / CONFIG_FILE))
+        if config.data == USER_POINTS:
+            self.points = parse_points((Path(folder) / POINTS_FILE).read_text(encoding="utf-8"))
+            self.points_text.value = format_points(self.points)
         self._set_controls(config)
         with self._lock:
-            self.session = Session(config, device=self.device, resume=Path(folder) / "checkpoint.pt")
+            self.session = Session(config, data=self._training_points(config), device=self.device,
+                                   resume=Path(folder) / "checkpoint.pt")
         self.render()
 
     # ------------------------------------------------------------------ the picture
@@ -195,7 +238,8 @@ class GANLab:
         """Draw the four panels from the session as it is now and show them."""
         start = time.perf_counter()
         with self._lock, matplotlib.rc_context(FAST_STYLE):
-            readout = draw_lab(self.figure, self.session, self._limits())
+            reference = self._reference()
+            readout = draw_lab(self.figure, self.session, view_limits(reference), reference)
             png = self.canvas.png()
         self.image.value = png
         speed = f" · {self.steps_per_s:,.0f} steps/s" if self.playing and self.steps_per_s == self.steps_per_s else ""
@@ -203,12 +247,13 @@ class GANLab:
         self.renders += 1
         self.last_render_s = time.perf_counter() - start
 
-    def _limits(self):
-        """The fixed view of the session's data set (computed once per data set)."""
+    def _reference(self) -> torch.Tensor:
+        """The grey points: 1,000 of the data set (drawn once per set), or your points."""
         data = self.session.config.data
-        if data not in self._views:
-            self._views[data] = view_limits(_reference_points(data))
-        return self._views[data]
+        return self.points if data == USER_POINTS else _reference_points(data)
+
+    def _training_points(self, config: GANConfig) -> torch.Tensor | None:
+        return self.points if config.data == USER_POINTS else None
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -254,6 +299,9 @@ class GANLab:
         self._set_controls(preset, only=("lr", "n_critic", "steps"))
         self.reset()
 
+    def _show_points_box(self) -> None:
+        self.points_box.layout.display = "" if self.controls["data"].value == USER_POINTS else "none"
+
     def _set_controls(self, config: GANConfig, only: tuple[str, ...] | None = None) -> None:
         self._building = True
         try:
@@ -264,7 +312,9 @@ class GANLab:
             self._building = False
 
     def _new_session(self) -> Session:
-        return Session(self.config, device=self.device)
+        self._show_points_box()
+        config = self.config
+        return Session(config, data=self._training_points(config), device=self.device)
 
 
 def side_by_side(*labs: GANLab) -> widgets.HBox:
@@ -279,8 +329,9 @@ def _lab_figure() -> Figure:
     return figure
 
 
-def draw_lab(figure: Figure, session: Session, limits) -> str:
-    """Draw ``session``'s four panels into ``figure`` (cleared first) and return the readout line."""
+def draw_lab(figure: Figure, session: Session, limits, reference: torch.Tensor) -> str:
+    """Draw ``session``'s four panels into ``figure`` (cleared first) over the view ``limits``, with the
+    ``reference`` points (N, 2) of the data in grey, and return the readout line."""
     from course_utils.plotting import clear_data
 
     clear_data(figure)
@@ -295,7 +346,7 @@ def draw_lab(figure: Figure, session: Session, limits) -> str:
     samples_ax.imshow(field.numpy(), origin="lower", extent=(x0, x1, y0, y1), cmap="RdBu", aspect="auto",
                       vmin=0 if probability else None, vmax=1 if probability else None, alpha=0.55)
     # numpy, not tensors, into matplotlib: it iterates a tensor element by element (a third of a redraw)
-    real = _reference_points(config.data).numpy()
+    real = reference.numpy()
     samples_ax.scatter(real[:, 0], real[:, 1], s=2, color="0.35", alpha=0.5, linewidths=0)
     samples_ax.scatter(fakes[:, 0].numpy(), fakes[:, 1].numpy(), s=3, color=MODEL_COLOR, linewidths=0)
     pull = generator_pull(models["critic"], config.loss, fakes[:ARROWS].to(session.device)).cpu()
