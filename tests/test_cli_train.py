@@ -94,9 +94,9 @@ def test_bad_arguments_exit_2_with_one_line_and_write_nothing(extra: list[str], 
 
 
 def test_unknown_model_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """Is a model kind other than gan, wgan, wgan-gp, vae refused?"""
-    assert main(["train", "lsgan", "--out", str(tmp_path / "x")]) == 2
-    assert "argument MODEL: invalid choice: 'lsgan'" in one_line_error(capsys)
+    """Is a model kind that is not a preset or vae refused?"""
+    assert main(["train", "hinge", "--out", str(tmp_path / "x")]) == 2
+    assert "argument MODEL: invalid choice: 'hinge'" in one_line_error(capsys)
 
 
 def test_unwritable_out_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,3 +130,63 @@ def test_divergence_exits_1_and_writes_nothing(tmp_path: Path, capsys: pytest.Ca
     assert main(["train", "wgan", "--device", "cpu", "--out", str(out), "--no-progress"]) == 1
     assert "loss_d is nan at step 7" in one_line_error(capsys)
     assert not out.exists()
+
+
+def test_a_lab_run_is_repeated_from_its_config_with_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course train --config` train the GAN lab's saved config, with --set changing fields (JSON values,
+    null included), and the points of a "points" run read from points.csv beside it?"""
+    from course_utils.widgets.gan_lab import GANLab
+
+    lab = GANLab("ring", "best", device="cpu", hidden=32, steps=50)
+    try:
+        lab.use_points("0, 0\n1, 1\n2, 0\n1, -1\n")
+        saved = lab.save(tmp_path / "lab")
+    finally:
+        lab.close()
+    out = tmp_path / "big"
+    argv = ["train", "--config", str(saved / "config.json"), "--set", "steps=7", "--set", "drs_quantile=null",
+            "--set", "loss=gan", "--device", "cpu", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    written = json.loads((out / "config.json").read_text())
+    config = GANConfig.from_dict(written["config"])
+    assert written["kind"] == "gan" and config.steps == 7 and config.drs_quantile is None
+    assert config.hidden == 32 and config.data == "points" and config.lr_decay == 0.5  # the rest as saved
+    assert "gan on points: 7 steps on cpu" in capsys.readouterr().out
+
+
+def test_a_course_train_config_repeats_the_same_run(tmp_path: Path) -> None:
+    """Is `course train --config <its own config.json>` the same run (the same History)?"""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", "wgan", "--steps", "6", "--device", "cpu", "--out", str(first), "--no-progress"]) == 0
+    assert main(["train", "--config", str(first / "config.json"), "--device", "cpu", "--out", str(second),
+                 "--no-progress"]) == 0
+    assert json.loads((first / "config.json").read_text()) == json.loads((second / "config.json").read_text())
+    histories = [json.loads((run / "metrics.json").read_text())["history"] for run in (first, second)]
+    assert histories[0] == histories[1]
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ([], "give MODEL (e.g. course train gan) or --config FILE"),
+    (["gan", "--config", "c.json"], "give MODEL (e.g. course train gan) or --config FILE, not both"),
+    (["--config", "missing.json"], "argument --config: 'missing.json' does not exist"),
+    (["gan", "--set", "steps"], "argument --set: 'steps' is not KEY=VALUE"),
+    (["gan", "--set", "stepz=3"], "unexpected keyword argument 'stepz'"),
+    (["gan", "--set", "lr=-1"], "lr must be a positive number; got -1"),
+])
+def test_bad_configs_exit_2_with_one_line(extra: list[str], expected: str, tmp_path: Path, monkeypatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert main(["train", *extra, "--out", str(out)]) == 2
+    assert expected in one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_a_config_file_refuses_unknown_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"loss": "gan", "stepz": 3}))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "unknown GANConfig field(s): stepz" in one_line_error(capsys)
+    path.write_text(json.dumps({"loss": "gan"}))
+    assert main(["train", "--config", str(path), "--set", "stepz=3", "--out", str(tmp_path / "out")]) == 2
+    assert "argument --set: 'stepz' is not a field of GANConfig" in one_line_error(capsys)

@@ -14,6 +14,14 @@ Arguments are checked, and the output folder tested for writing, before training
 is written to a temporary name in the folder and renamed, so none is ever half-written. Torch and
 matplotlib are imported only when the command runs (``course --help`` stays fast).
 
+A run found elsewhere (the GAN lab's ``save``, or an earlier ``course train``) is repeated from its
+``config.json``, with any field changed by ``--set`` (values read as JSON: numbers, ``null``, ``true``;
+anything else is a string), e.g. on a GPU with more steps and without rejection sampling:
+
+    course train --config runs/lab/config.json --set steps=20000 --set drs_quantile=null --out runs/big
+
+A config with ``"data": "points"`` trains on the ``points.csv`` beside it (the lab saves it there).
+
 The same command trains data-parallel under ``torchrun`` (DDP; NCCL on GPUs, gloo on the CPU), the
 preset's batch size being the global batch, split evenly over the processes
 (:mod:`course_utils.training.distributed`); rank 0 alone writes the files and prints:
@@ -32,7 +40,7 @@ from course_utils._io import atomic_write, atomic_write_json
 from course_utils.cli.args import whole_number
 from course_utils.cli.base import Command, CommandFailed, UsageError
 
-KINDS = ("gan", "wgan", "wgan-gp", "best", "vae")  # "best": the tuned GAN (GANConfig.preset)
+KINDS = ("gan", "minimax", "lsgan", "wgan", "wgan-gp", "best", "vae")  # "best": the tuned GAN (GANConfig.preset)
 DATA = ("ring", "grid", "moons", "digits")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 N_SAMPLES = 2_500  # generated points saved and scored (the mode-coverage protocol's count)
@@ -40,27 +48,101 @@ N_SAMPLES = 2_500  # generated points saved and scored (the mode-coverage protoc
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``course train``."""
-    parser.add_argument("kind", choices=KINDS, metavar="MODEL", help=f"what to train: {', '.join(KINDS)}")
+    parser.add_argument("kind", choices=KINDS, metavar="MODEL", nargs="?",
+                        help=f"what to train: {', '.join(KINDS)} (or give --config)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="train the config in FILE (a config.json of course train or of the GAN lab)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="change one field of the config (repeatable), e.g. --set steps=20000")
     parser.add_argument("--data", choices=DATA, default=None,
                         help="training set (default: ring for GANs, digits for the VAE)")
     parser.add_argument("--steps", type=whole_number(1, "2000"), default=None,
                         help="generator (or VAE) updates (default: the preset's)")
-    parser.add_argument("--seed", type=whole_number(0, "0"), default=0, help="seeds weights, data and batches")
+    parser.add_argument("--seed", type=whole_number(0, "0"), default=None,
+                        help="seeds weights, data and batches (default 0, or the config's)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, then MPS, then CPU")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the outputs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _make_config(args: argparse.Namespace):
+    """``(kind, config)``: the preset of MODEL, or the config of ``--config``; then --steps, --seed, --set."""
+    from dataclasses import replace
+
     from course_utils.training import GANConfig, VAEConfig
 
-    overrides = {"seed": args.seed} | ({"steps": args.steps} if args.steps is not None else {})
+    if (args.kind is None) == (args.config is None):
+        raise UsageError("give MODEL (e.g. course train gan) or --config FILE, not both" if args.kind else
+                         "give MODEL (e.g. course train gan) or --config FILE")
+    overrides = {name: value for name, value in (("seed", args.seed), ("steps", args.steps)) if value is not None}
+    overrides |= _parse_settings(args.settings)
     try:
+        if args.config is not None:
+            if args.data is not None:
+                raise UsageError("argument --data: the config names its data; change it with --set data=NAME")
+            kind, config = _read_config(args.config)
+            unknown = sorted(set(overrides) - set(asdict_fields(config)))
+            if unknown:
+                raise UsageError(f"argument --set: {', '.join(map(repr, unknown))} is not a field of "
+                                 f"{type(config).__name__}; its fields: {', '.join(asdict_fields(config))}")
+            return kind, replace(config, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
         if args.kind == "vae":
-            return VAEConfig.preset(args.data or "digits", **overrides)
-        return GANConfig.preset(args.kind, args.data or "ring", **overrides)
-    except ValueError as error:
+            return args.kind, VAEConfig.preset(args.data or "digits", **overrides)
+        return args.kind, GANConfig.preset(args.kind, args.data or "ring", **overrides)
+    except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
+
+
+def asdict_fields(config) -> list[str]:
+    from dataclasses import fields
+
+    return [field.name for field in fields(config)]
+
+
+def _parse_settings(settings: list[str]) -> dict:
+    """``["steps=20000", "drs_quantile=null"]`` -> ``{"steps": 20000, "drs_quantile": None}`` (JSON, else text)."""
+    import json
+
+    values = {}
+    for setting in settings:
+        key, equals, text = setting.partition("=")
+        if not (equals and key.strip()):
+            raise UsageError(f"argument --set: {setting!r} is not KEY=VALUE (e.g. --set steps=20000)")
+        try:
+            values[key.strip()] = json.loads(text)
+        except ValueError:
+            values[key.strip()] = text  # a bare word: loss=wgan-gp
+    return values
+
+
+def _read_config(path: Path):
+    """``(kind, config)`` from a config.json of ``course train`` ({"kind", "config"}) or of the GAN lab (the
+    GANConfig's fields)."""
+    import json
+
+    from course_utils.training import GANConfig, VAEConfig
+
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"argument --config: {str(path)!r} does not exist") from None
+    except (OSError, ValueError) as error:
+        raise UsageError(f"argument --config: {str(path)!r} is not a readable JSON file ({error})") from None
+    if not isinstance(saved, dict):
+        raise UsageError(f"argument --config: {str(path)!r} holds no config (a JSON object)")
+    if "config" in saved and "kind" in saved:  # course train's own config.json
+        kind, fields = saved["kind"], saved["config"]
+    else:  # the GAN lab's: the fields themselves
+        kind, fields = fields_kind(saved), saved
+    config_type = VAEConfig if kind == "vae" else GANConfig
+    try:
+        return kind, config_type.from_dict(fields)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"argument --config: {error}") from None
+
+
+def fields_kind(fields: dict) -> str:
+    return str(fields.get("loss", "gan"))
 
 
 def _prepare_out_dir(out: Path) -> bool:
@@ -95,6 +177,22 @@ def _join_processes(args: argparse.Namespace, config):
     except ValueError as error:
         raise UsageError(str(error)) from None
     return ctx, device
+
+
+def _points_for(config, config_file: Path | None):
+    """The points of a ``data="points"`` config: ``points.csv`` beside its config file; None for other data."""
+    from course_utils.data import parse_points
+    from course_utils.training import USER_POINTS
+
+    if config.data != USER_POINTS:
+        return None
+    path = (config_file.parent if config_file is not None else Path.cwd()) / "points.csv"
+    try:
+        return parse_points(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"data 'points' trains on your points: put them in {path} (x, y per line)") from None
+    except ValueError as error:
+        raise UsageError(f"{path}: {error}") from None
 
 
 def _samples(kind: str, models, config, device):
@@ -143,7 +241,8 @@ def _samples_figure(samples, data, kind: str, data_name: str):
     return fig
 
 
-def _write_outputs(out: Path, kind: str, config, history, samples, final: dict, world_size: int) -> None:
+def _write_outputs(out: Path, kind: str, config, history, samples, final: dict, world_size: int,
+                   points=None) -> None:
     """config.json, metrics.json, samples.npy (2-D data) and samples.png; the loop wrote checkpoint.pt."""
     from dataclasses import asdict
 
@@ -159,7 +258,7 @@ def _write_outputs(out: Path, kind: str, config, history, samples, final: dict, 
     data = None
     if config.data != "digits":
         atomic_write(out / "samples.npy", lambda fh: np.save(fh, samples.numpy().astype(np.float32)))
-        data = load_training_data(config.data, config.n_data, config.seed)[0]
+        data = points if points is not None else load_training_data(config.data, config.n_data, config.seed)[0]
     fig = _samples_figure(samples, data, kind, config.data)
     atomic_write(out / "samples.png", lambda fh: fig.savefig(fh, format="png", dpi=100))
 
@@ -169,13 +268,15 @@ def run(args: argparse.Namespace) -> int:
     from course_utils.training import TrainingDiverged, train_gan_models, train_vae_models
     from course_utils.training.distributed import on_main
 
-    config = _make_config(args)
+    kind, config = _make_config(args)
+    args.kind = kind  # the label of the outputs: the preset's name, or the loss of a --config
+    points = _points_for(config, args.config)
     ctx, device = _join_processes(args, config)
     out: Path = args.out
     created = on_main(lambda: _prepare_out_dir(out), ctx)  # its UsageError reaches every rank
     train = train_vae_models if args.kind == "vae" else train_gan_models
     try:
-        history, models = train(config, device=device, out_dir=out, progress=not args.no_progress)
+        history, models = train(config, points, device=device, out_dir=out, progress=not args.no_progress)
     except TrainingDiverged as error:  # every rank stops at the same History row (losses are all-reduced)
         if created and ctx.is_main:
             with contextlib.suppress(OSError):
@@ -186,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
 
     samples = _samples(args.kind, models, config, device)
     final = _final_figures(samples, config, history)
-    _write_outputs(out, args.kind, config, history, samples, final, ctx.world_size)
+    _write_outputs(out, args.kind, config, history, samples, final, ctx.world_size, points)
 
     step = history.step[-1] if history.step else 0
     summary = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in final.items())
