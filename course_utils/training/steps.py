@@ -200,6 +200,20 @@ def generator_loss(loss: str, scores: Tensor) -> Tensor:
     raise ValueError(f"loss must be one of {', '.join(map(repr, GAN_LOSSES))}; got {loss!r}")
 
 
+def generator_gradient_norm(generator: nn.Module, critic: nn.Module, loss: str, z: Tensor) -> float:
+    """‖∇_θ ℓ_G‖ over the generator's parameters θ for the generator loss ``loss`` on the noise ``z`` (B, latent),
+    the critic held fixed: how strongly a step of that loss would move G from where it is."""
+    generator.zero_grad(set_to_none=True)
+    critic.requires_grad_(False)
+    try:
+        generator_loss(loss, critic(generator(z).flatten(1)).float()).backward()
+    finally:
+        critic.requires_grad_(True)
+    norm = torch.sqrt(sum(p.grad.square().sum() for p in generator.parameters() if p.grad is not None))
+    generator.zero_grad(set_to_none=True)
+    return float(norm)
+
+
 def gan_generator_step(generator: nn.Module, critic: nn.Module, optimizer: torch.optim.Optimizer, batch_size: int,
                        config: GANConfig, rng: torch.Generator | None = None,
                        autocast: contextlib.AbstractContextManager | None = None) -> dict[str, Tensor]:
