@@ -240,7 +240,72 @@ WRONG = {
         "returns tensors": lambda w, mu, sd: tuple(torch.tensor(v) for v in _moments(w, mu, sd)),
         "rigged object": lambda w, mu, sd: AlwaysEqual(),
     },
+    ("07_gans", "optimal-d-tests", "optimal_d"): {
+        "q / (p + q), the fake's share": lambda p, q: _optimal_d(q, p),
+        "no zero handling (nan where p = q = 0)": lambda p, q: p / (p + q),
+        "the ratio p / q": lambda p, q: torch.where(q > 0, p / q.clamp_min(1e-300), torch.full_like(p, 0.5)),
+        "0 where both are 0": lambda p, q: torch.where(p + q > 0, p / (p + q).clamp_min(1e-300), 0.0 * p),
+        "always float32": lambda p, q: _optimal_d(p, q).float(),
+        "a Python list": lambda p, q: _optimal_d(p, q).tolist(),
+        "rigged tensor subclass": lambda p, q: _optimal_d(p, q).as_subclass(RiggedTensor),
+    },
+    ("07_gans", "gan-losses-tests", "gan_losses"): {
+        "the minimax generator loss": lambda r, f: (_gan_d(r, f), -F.softplus(f).mean()),
+        "log(sigmoid) (inf and nan at ±1000)": lambda r, f: (
+            -(torch.log(torch.sigmoid(r)).mean() + torch.log(1 - torch.sigmoid(f)).mean()),
+            -torch.log(torch.sigmoid(f)).mean()),
+        "one mean over both batches": lambda r, f: (torch.cat([F.softplus(-r), F.softplus(f)]).mean() * 2,
+                                                    F.softplus(-f).mean()),
+        "sums instead of means": lambda r, f: (F.softplus(-r).sum() + F.softplus(f).sum(), F.softplus(-f).sum()),
+        "labels swapped": lambda r, f: (F.softplus(r).mean() + F.softplus(-f).mean(), F.softplus(-f).mean()),
+        "V instead of −V": lambda r, f: (-_gan_d(r, f), F.softplus(-f).mean()),
+        "floats, not tensors": lambda r, f: (_gan_d(r, f).item(), F.softplus(-f).mean().item()),
+        "detached (no gradient)": lambda r, f: (_gan_d(r, f).detach(), F.softplus(-f).mean().detach()),
+        "always float32": lambda r, f: (_gan_d(r, f).float(), F.softplus(-f).mean().float()),
+    },
+    ("07_gans", "count-modes-tests", "count_modes"): {
+        "every sample in the histogram, not just high-quality ones": lambda x, c, s: _count_modes(x, c, s, "all"),
+        "high quality out of the high-quality samples (always 1)": lambda x, c, s: _count_modes(x, c, s, "share"),
+        "KL(uniform ‖ h) instead of KL(h ‖ uniform)": lambda x, c, s: _count_modes(x, c, s, "reversed"),
+        "a 2σ radius": lambda x, c, s: _count_modes(x, c, s, "radius2"),
+        "the 3σ test per coordinate (a square)": lambda x, c, s: _count_modes(x, c, s, "square"),
+        "0 instead of nan with no high-quality sample": lambda x, c, s: _count_modes(x, c, s, "zero"),
+        "tensors, not numbers": lambda x, c, s: tuple(torch.tensor(v) for v in _count_modes(x, c, s)),
+        "rigged object": lambda x, c, s: AlwaysEqual(),
+    },
 }
+
+
+def _optimal_d(p, q):
+    total = p + q
+    return torch.where(total > 0, p / torch.where(total > 0, total, torch.ones_like(total)), torch.full_like(p, 0.5))
+
+
+def _gan_d(r, f):
+    return F.softplus(-r).mean() + F.softplus(f).mean()
+
+
+def _count_modes(x, centers, std, mistake: str = ""):
+    """count_modes of chapter 07, right or with one ``mistake``."""
+    distance = torch.cdist(x.double(), centers.double())
+    if mistake == "square":
+        nearest = distance.argmin(dim=1)
+        high = ((x.double() - centers.double()[nearest]).abs() <= 3 * std).all(dim=1)
+    else:
+        nearest_distance, nearest = distance.min(dim=1)
+        high = nearest_distance <= (2 if mistake == "radius2" else 3) * std
+    counts = torch.bincount(nearest if mistake == "all" else nearest[high], minlength=len(centers))
+    total = int(counts.sum())
+    if int(high.sum()) == 0:
+        return 0, 0.0, 0.0 if mistake == "zero" else math.nan
+    share = total / (total if mistake == "share" else len(x))
+    h = counts.double() / total
+    if mistake == "reversed":
+        uniform = torch.full_like(h, 1 / len(centers))
+        kl = float((uniform * (uniform / h.clamp_min(1e-300)).log()).sum())
+    else:
+        kl = float((h[h > 0] * (h[h > 0] * len(centers)).log()).sum())
+    return int((counts > 0).sum()), share, kl
 
 
 def _stable_bce(z, y):
@@ -314,6 +379,22 @@ RIGHT = {
     ("04_kl_divergence", "entropy-cross-entropy-tests", "entropy_and_cross_entropy"): {
         "xlogy": lambda p, q: (-torch.special.xlogy(p, p).sum().item(), -torch.special.xlogy(p, q).sum().item()),
     },
+    ("07_gans", "optimal-d-tests", "optimal_d"): {
+        "nan_to_num after dividing": lambda p, q: torch.nan_to_num(p / (p + q), nan=0.5),
+    },
+    ("07_gans", "gan-losses-tests", "gan_losses"): {
+        "logaddexp": lambda r, f: (torch.logaddexp(torch.zeros_like(r), -r).mean()
+                                   + torch.logaddexp(torch.zeros_like(f), f).mean(),
+                                   torch.logaddexp(torch.zeros_like(f), -f).mean()),
+        "logsigmoid": lambda r, f: (-(F.logsigmoid(r).mean() + F.logsigmoid(-f).mean()), -F.logsigmoid(f).mean()),
+        "F.binary_cross_entropy_with_logits": lambda r, f: (
+            F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+            + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)),
+            F.binary_cross_entropy_with_logits(f, torch.ones_like(f))),
+    },
+    ("07_gans", "count-modes-tests", "count_modes"): {
+        "a loop over the samples": lambda x, c, s: _count_modes_by_loop(x, c, s),
+    },
 }
 
 
@@ -323,6 +404,19 @@ RIGHT = {
 # is hard-coding or a subtle numerical slip that only other values reveal. test_the_visible_tests_catch... and
 # test_hidden_only_is_not_stale keep this list exact.
 HIDDEN_ONLY: dict[tuple[str, str, str], set[str]] = {}  # empty: Validate rejects every wrong answer above
+
+
+def _count_modes_by_loop(x, centers, std):
+    counts = [0] * len(centers)
+    for point in x.double():
+        distance = (centers.double() - point).norm(dim=1)
+        if float(distance.min()) <= 3 * std:
+            counts[int(distance.argmin())] += 1
+    total = sum(counts)
+    if total == 0:
+        return 0, 0.0, math.nan
+    kl = sum(c / total * math.log(c / total * len(centers)) for c in counts if c)
+    return sum(c > 0 for c in counts), total / len(x), kl
 
 
 def _checked(a, b, compute):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import html
 import re
 
@@ -365,3 +366,21 @@ def test_a_refused_setting_shows_its_reason_instead_of_a_stale_figure():
     assert live.png != before and not live.figure.axes[0].patches
     change(live, "p0", 0.5)
     assert "color" not in live.readout_widget.value and "H(p) = 0.000" in readout(live)
+
+
+# --------------------------------------------------------------------------- chapter 07
+def test_optimal_discriminator_explorer_shows_the_value_as_2_js_minus_log_4():
+    """Does the readout's V(D*, G) equal 2·JS − log 4, reach −log 4 at q = p, and is the D* curve p/(p + q)?"""
+    from course_utils.widgets import gans
+
+    live = gans.optimal_discriminator_explorer()
+    check_output(live)
+    value, js = number_after(readout(live), "V(D*, G) ="), number_after(readout(live), "JS(p, q) =")
+    assert value == pytest.approx(2 * js - math.log(4), abs=2e-4) and js > 0.1
+    change(live, "q_mean", 0.0)
+    assert number_after(readout(live), "V(D*, G) =") == pytest.approx(-math.log(4), abs=1e-4)
+    change(live, "q_std", 2.0)
+    p_line, q_line, d_line = live.figure.axes[0].get_lines()[:3]
+    expected = p_line.get_ydata() / (p_line.get_ydata() + q_line.get_ydata())
+    np.testing.assert_allclose(d_line.get_ydata(), expected, rtol=1e-9)
+    assert number_after(readout(live), "V(D*, G) =") > -math.log(4)

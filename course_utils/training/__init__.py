@@ -45,6 +45,7 @@ from course_utils.training.sampling import DRS_BURN_IN, DRS_EPS, generate, sampl
 from course_utils.training.steps import (
     autocast_for,
     build_gan,
+    build_optimizer,
     build_vae,
     classifier_step,
     gan_critic_step,
@@ -81,6 +82,7 @@ __all__ = [
     "accuracy",
     "autocast_for",
     "build_gan",
+    "build_optimizer",
     "build_vae",
     "classifier_step",
     "gan_critic_step",
