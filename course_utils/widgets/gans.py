@@ -57,7 +57,7 @@ def optimal_discriminator_explorer() -> LiveFigure:
         right.plot([q_mean], [value], "o", color=MODEL_COLOR)
         right.axhline(-math.log(4), color="k", lw=0.8, ls="--", label="−log 4: q = p")
         right.set(xlim=(-4.2, 4.2), ylim=(-1.5, 0.1), xlabel="generator mean μ", title="the value of the game at D*")
-        right.legend(loc="lower right", fontsize=8)
+        right.legend(loc="upper center", fontsize=8)  # the curve is lowest in the middle, highest at the ends
         js = js_on_grid(p, q, GRID)
         return (f"q = N({q_mean:+.2f}, {q_std:.1f}²):   JS(p, q) = {js:.4f} nats,   V(D*, G) = {value:.4f},   "
                 f"2·JS − log 4 = {2 * js - math.log(4):.4f}")
