@@ -108,6 +108,9 @@ def test_a_finished_run_stops_playing():
         wait_until(lambda: lab.session.finished and not lab.playing)
         lab.play()  # nothing left: the button springs back
         assert not lab.playing
+        time.sleep(0.5)  # the last redraw
+        (kl_line,) = lab.figure.axes[4].get_lines()  # the reverse KL over time, on the twin axis
+        np.testing.assert_allclose(kl_line.get_ydata(), lab.session.history.metrics["reverse_kl"])
     finally:
         lab.close()
 

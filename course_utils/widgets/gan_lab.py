@@ -8,7 +8,8 @@ background thread, so the notebook stays usable while it trains. Four panels, re
    score as a heat map, and arrows where the next generator step pulls the samples;
 2. the generator's image of a grid of latent lines (how G folds the noise onto the data);
 3. the losses;
-4. the modes captured and the share of high-quality samples (ring and grid: the PacGAN protocol).
+4. the modes captured, the share of high-quality samples and the reverse KL over time (ring and grid: the
+   PacGAN protocol).
 
 Design (``../shared/DESIGN.md``, "The live training lab"): one thread steps the model and renders; it
 sets an ``ipywidgets.Image``'s bytes and an ``HTML`` readout and never prints (output from a thread lands
@@ -19,6 +20,7 @@ so play, pause, step and reset answer within a chunk (tens of milliseconds).
 from __future__ import annotations
 
 import html
+import math
 import threading
 import time
 from dataclasses import asdict
@@ -32,7 +34,7 @@ from matplotlib.figure import Figure
 
 from course_utils._io import atomic_write_json, atomic_write_text
 from course_utils.data import example_points, format_points, parse_points
-from course_utils.plotting import DATA_COLOR, FAST_STYLE, MODEL_COLOR, nice_ceiling
+from course_utils.plotting import ACCENT_COLOR, DATA_COLOR, FAST_STYLE, MODEL_COLOR, nice_ceiling
 from course_utils.training import (
     GAN_PRESETS,
     LATENT_NOISES,
@@ -324,8 +326,9 @@ def side_by_side(*labs: GANLab) -> widgets.HBox:
 
 # ====================================================================== the panels
 def _lab_figure() -> Figure:
-    figure = Figure(figsize=(13.2, 3.4), dpi=80)
-    figure.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.99, bottom=0.14, top=0.9, wspace=0.28))
+    figure = Figure(figsize=(13.6, 3.4), dpi=80)
+    axes = figure.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.94, bottom=0.14, top=0.9, wspace=0.3))
+    axes[3].twinx()  # the reverse KL, on its own scale beside the mode counts
     return figure
 
 
@@ -336,7 +339,7 @@ def draw_lab(figure: Figure, session: Session, limits, reference: torch.Tensor) 
 
     clear_data(figure)
     config, models, history = session.config, session.models, session.history
-    samples_ax, latent_ax, loss_ax, modes_ax = figure.axes
+    samples_ax, latent_ax, loss_ax, modes_ax, kl_ax = figure.axes
     (x0, x1), (y0, y1) = limits
     rng = torch.Generator(session.device).manual_seed(12345)  # the same z each redraw: watch them move
     # plain G(z), also for a preset with rejection sampling: the panel shows what the generator has learnt
@@ -364,7 +367,7 @@ def draw_lab(figure: Figure, session: Session, limits, reference: torch.Tensor) 
     latent_ax.set_title("G's image of a grid of latent lines")
 
     _draw_losses(loss_ax, history, config)
-    _draw_modes(modes_ax, history, config)
+    _draw_modes(modes_ax, kl_ax, history, config)
     return _readout(session)
 
 
@@ -394,10 +397,13 @@ def _draw_losses(ax, history, config: GANConfig) -> None:
         ax.legend(loc="upper right", fontsize=8)
 
 
-def _draw_modes(ax, history, config: GANConfig) -> None:
+def _draw_modes(ax, kl_ax, history, config: GANConfig) -> None:
+    """Modes captured and the high-quality share (left axis), the reverse KL (right axis, 0 to log K)."""
     ax.set_xlim(0, config.steps)
     if config.data not in MODE_DATA:
         ax.set_ylim(0, 1)
+        kl_ax.set_ylim(0, 1)
+        kl_ax.set_yticks([])
         ax.set_title("modes: only the ring and the grid have them")
         return
     centers = MODE_DATA[config.data][0]()
@@ -406,11 +412,14 @@ def _draw_modes(ax, history, config: GANConfig) -> None:
         ax.plot(steps, values["modes"], "o-", color=DATA_COLOR, ms=3, label="modes captured")
         ax.plot(steps, [h * len(centers) for h in values["high_quality"]], "s-", color=MODEL_COLOR, ms=3,
                 label="high quality (× modes)")
+        kl_ax.plot(steps, values["reverse_kl"], "^-", color=ACCENT_COLOR, ms=3, label="reverse KL (right)")
     ax.set_ylim(0, len(centers) + 1)
+    kl_ax.set_ylim(0, 1.05 * math.log(len(centers)))  # 0: balanced; log K: one mode holds every sample
+    kl_ax.set_ylabel("reverse KL (nats)")
     ax.set_xlabel("generator step")
     ax.set_title(f"mode coverage ({len(centers)} modes)")
-    if ax.lines:
-        ax.legend(loc="lower right", fontsize=8)
+    if ax.lines:  # off the curves: modes and quality end near the top, the KL near the bottom
+        ax.legend(handles=[*ax.lines, *kl_ax.lines], loc="center right", fontsize=8)
 
 
 def _readout(session: Session) -> str:
