@@ -123,7 +123,21 @@ def test_quick_mode_coverage_runs_end_to_end_and_writes_json(tmp_path: Path,
     for record in result["records"]:
         assert record["steps"] == bench.QUICK_STEPS and record["n_modes"] in (8, 25)
         assert 0 <= record["modes"] <= record["n_modes"] and 0 <= record["high_quality"] <= 1
-    assert len(result["summary"]) == len(pairs)
+    best = [r for r in result["records"] if r["config"] == "best"]
+    assert best and all(r["rejection_sampling"] and set(r["g_alone"]) == {"modes", "high_quality", "reverse_kl"}
+                        for r in best)
+    assert any(line.startswith("ring") and "G alone" in line for line in stdout.splitlines())
+    assert len(result["summary"]) == len(pairs) + 2  # best: G alone, and with rejection sampling, on each set
+
+
+def test_the_first_seed_moves_the_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Does --first-seed 100 run seeds 100.. (seeds no tuning used) and say so in the table?"""
+    out = tmp_path / "held_out.json"
+    assert main(["bench", "mode-coverage", "--quick", "--seeds", "2", "--first-seed", "100", "--configs", "gan",
+                 "--data", "ring", "--device", "cpu", "--out", str(out)]) == 0
+    assert "2 seed(s) (100-101)" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["seeds"] == [100, 101] and sorted(r["seed"] for r in result["records"]) == [100, 101]
 
 
 def test_quick_vae_digits_writes_both_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,6 +178,7 @@ def test_quick_throughput_reports_eager_and_a_ratio(tmp_path: Path, capsys: pyte
     [
         (["--seeds", "0"], "argument --seeds: '0' must be at least 1"),
         (["--seeds", "ten"], "argument --seeds: 'ten' is not a whole number"),
+        (["--first-seed", "-1"], "argument --first-seed: '-1' must be at least 0"),
         (["--jobs", "-2"], "argument --jobs: '-2' must be at least 1"),
         (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
         (["--configs", "gan,pacgan9"], "argument --configs: unknown 'pacgan9'"),
@@ -227,3 +242,20 @@ def test_a_diverged_run_counts_as_no_modes(monkeypatch: pytest.MonkeyPatch) -> N
     summary = bench.summarize_mode_coverage(records)
     assert summary[0]["diverged"] == 2
     assert "(2 diverged: 0 modes)" in bench.format_mode_coverage(summary, jobs=1, device="cpu")
+
+
+def test_a_rejection_sampled_row_is_reported_beside_g_alone() -> None:
+    """With DRS, does the summary give two rows (G alone, as PacGAN scores it, and with rejection sampling),
+    each from its own numbers, and name the seeds in the title?"""
+    records = [{"config": "best", "label": "course best", "data": "grid", "seed": s, "steps": 100, "modes": 25,
+                "n_modes": 25, "high_quality": 0.97, "reverse_kl": 0.02, "wall_s": 50.0, "device": "cpu",
+                "rejection_sampling": True, "g_alone": {"modes": m, "high_quality": 0.9, "reverse_kl": 0.05}}
+               for s, m in zip((100, 101, 102), (25, 24, 25), strict=True)]
+    summary = bench.summarize_mode_coverage(records)
+    alone, drs = summary
+    assert alone["label"] == "course best: G alone" and alone["modes"]["mean"] == pytest.approx(74 / 3)
+    assert drs["label"] == "course best: with rejection sampling"
+    assert drs["high_quality"]["mean"] == pytest.approx(0.97)
+    table = bench.format_mode_coverage(summary, jobs=2, device="cpu", seeds=[100, 101, 102])
+    assert "3 seed(s) (100-102)" in table
+    assert any("G alone" in line and "90.0 ± 0.0%" in line for line in table.splitlines())

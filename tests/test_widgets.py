@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import math
 import html
+import math
 import re
 
 import ipywidgets

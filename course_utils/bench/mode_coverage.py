@@ -89,7 +89,9 @@ def run_mode_coverage(name: str, data: str, seed: int, *, device: str = "cpu", q
     dict
         ``config, data, seed, steps, modes, n_modes, high_quality`` (a fraction), ``reverse_kl`` (nan
         with no high-quality sample), ``wall_s`` (training and scoring), ``device``, ``error`` (None, or
-        why training diverged: such a run counts as 0 modes and 0% high quality).
+        why training diverged: such a run counts as 0 modes and 0% high quality), ``rejection_sampling``
+        (whether the config samples with DRS), and ``g_alone``: the same three numbers for plain G(z) on the
+        same z, which is what PacGAN and VEEGAN score (equal to the main ones without DRS).
     """
     from course_utils.device import get_device
     from course_utils.metrics import mode_coverage
@@ -99,19 +101,27 @@ def run_mode_coverage(name: str, data: str, seed: int, *, device: str = "cpu", q
     device = get_device(device)
     centers_fn, std = MODE_DATA[data]
     label = (row or MODE_COVERAGE_CONFIGS[name]).label
-    record = {"config": name, "label": label, "data": data, "seed": seed, "steps": config.steps, "modes": 0,
-              "n_modes": len(centers_fn()), "high_quality": 0.0, "reverse_kl": math.nan, "wall_s": math.nan,
-              "device": device.type, "error": None}
+    nothing = {"modes": 0, "high_quality": 0.0, "reverse_kl": math.nan}
+    record = {"config": name, "label": label, "data": data, "seed": seed, "steps": config.steps, **nothing,
+              "n_modes": len(centers_fn()), "wall_s": math.nan, "device": device.type, "error": None,
+              "rejection_sampling": config.drs_quantile is not None, "g_alone": nothing}
     start = time.perf_counter()
     try:
         _, models = train_gan_models(config, device=device, progress=False)
     except TrainingDiverged as error:
         return record | {"error": str(error), "wall_s": time.perf_counter() - start}
+    def scores(samples) -> dict[str, Any]:
+        coverage = mode_coverage(samples, centers_fn(), std)
+        return {"modes": coverage.modes, "high_quality": coverage.fraction_high_quality,
+                "reverse_kl": coverage.reverse_kl}
+
     rng = torch.Generator(device).manual_seed(seed + 1)  # the z of the History's evaluations
-    samples = sample_gan(models, config, N_SAMPLES, rng=rng)  # (2500, 2), rejection-sampled where config says
-    coverage = mode_coverage(samples, centers_fn(), std)
-    return record | {"modes": coverage.modes, "high_quality": coverage.fraction_high_quality,
-                     "reverse_kl": coverage.reverse_kl, "wall_s": time.perf_counter() - start}
+    reported = scores(sample_gan(models, config, N_SAMPLES, rng=rng))  # rejection-sampled where config says
+    alone = reported
+    if config.drs_quantile is not None:
+        alone = scores(sample_gan(models, replace(config, drs_quantile=None), N_SAMPLES,
+                                  rng=torch.Generator(device).manual_seed(seed + 1)))
+    return record | reported | {"g_alone": alone, "wall_s": time.perf_counter() - start}
 
 
 def _run_mode_coverage_task(task: tuple[str, GANBench, str, int, str, bool]) -> dict[str, Any]:
@@ -172,19 +182,36 @@ def summarize_mode_coverage(records: Sequence[dict[str, Any]]) -> list[dict[str,
         groups.setdefault((record["data"], record["config"]), []).append(record)
     rows = []
     for (data, name), group in groups.items():
-        rows.append({"data": data, "config": name, "label": group[0].get("label"), "steps": group[0]["steps"],
-                     "n_modes": group[0]["n_modes"], "seeds": len(group),
-                     "diverged": sum(r.get("error") is not None for r in group),
-                     **{key: asdict(summarize(r[key] for r in group))
-                        for key in ("modes", "high_quality", "reverse_kl", "wall_s")}})
+        common = {"data": data, "config": name, "steps": group[0]["steps"], "n_modes": group[0]["n_modes"],
+                  "seeds": len(group), "diverged": sum(r.get("error") is not None for r in group),
+                  "wall_s": asdict(summarize(r["wall_s"] for r in group))}
+        label = group[0].get("label")
+        if any(r.get("rejection_sampling") for r in group):  # two rows: what G learnt, and what DRS reports
+            rows.append(common | {"label": f"{label}: G alone", "sampling": "g_alone",
+                                  **_scores(r.get("g_alone", r) for r in group)})
+            label = f"{label}: with rejection sampling"
+        rows.append(common | {"label": label, "sampling": "reported", **_scores(group)})
     return rows
 
 
+def _scores(records) -> dict[str, Any]:
+    records = list(records)
+    return {key: asdict(summarize(r[key] for r in records)) for key in ("modes", "high_quality", "reverse_kl")}
+
+
 def format_mode_coverage(summary: Sequence[dict[str, Any]], *, jobs: int, device: str,
-                         seeds: int | None = None) -> str:
-    """The mode-coverage table: our rows (mean ± SE over seeds) and the published ones, per data set."""
+                         seeds: int | Sequence[int] | None = None) -> str:
+    """The mode-coverage table: our rows (mean ± SE over seeds) and the published ones, per data set.
+
+    ``seeds``: the seeds run (named in the title), or their number.
+    """
+    which = ""
+    if seeds is not None and not isinstance(seeds, int):
+        seeds = list(seeds)
+        which = f" ({seeds[0]}-{seeds[-1]})" if len(seeds) > 1 else f" ({seeds[0]})"
+        seeds = len(seeds)
     seeds = seeds if seeds is not None else max((row["seeds"] for row in summary), default=0)
-    lines = [f"Mode coverage, {N_SAMPLES:,} samples per run: mean ± standard error over {seeds} seed(s). "
+    lines = [f"Mode coverage, {N_SAMPLES:,} samples per run: mean ± standard error over {seeds} seed(s){which}. "
              f"device {device}, {jobs} parallel job(s), each single-threaded (wall time per run depends on it)."]
     header = ("data", "model", "steps", "modes", "high quality", "reverse KL", "s/run")
     rows: list[list[str]] = []
