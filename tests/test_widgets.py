@@ -384,3 +384,19 @@ def test_optimal_discriminator_explorer_shows_the_value_as_2_js_minus_log_4():
     expected = p_line.get_ydata() / (p_line.get_ydata() + q_line.get_ydata())
     np.testing.assert_allclose(d_line.get_ydata(), expected, rtol=1e-9)
     assert number_after(readout(live), "V(D*, G) =") > -math.log(4)
+
+
+# --------------------------------------------------------------------------- chapter 08
+def test_parallel_lines_explorer_shows_only_w1_shrinking():
+    """At θ = 0.5 and θ = -0.2: is W₁ = |θ| while JS stays log 2 and KL ∞, and at θ = 0 are all three 0?"""
+    from course_utils.widgets import wasserstein
+
+    live = wasserstein.parallel_lines_explorer()
+    check_output(live)
+    assert number_after(readout(live), "W₁ =") == pytest.approx(0.5)
+    assert number_after(readout(live), "JS =") == pytest.approx(math.log(2), abs=1e-4)
+    assert "KL(P₀‖P_θ) = ∞" in readout(live)
+    change(live, "theta", -0.2)
+    assert number_after(readout(live), "W₁ =") == pytest.approx(0.2)
+    change(live, "theta", 0.0)
+    assert number_after(readout(live), "JS =") == 0 and "KL(P₀‖P_θ) = 0.000" in readout(live)

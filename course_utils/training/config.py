@@ -100,6 +100,7 @@ class GANConfig:
     hidden: int = 128  # MLP width (2-D data) or conv width (digits)
     depth: int = 3  # hidden layers of the MLPs (ignored by the conv models)
     pack: int = 1  # D scores packs of this many samples; 1 is Goodfellow et al.'s D, PacGAN uses 2-4 (Lin et al. 2018)
+    spectral_norm: bool = False  # every critic layer divided by its spectral norm (Miyato et al. 2018): ≤ 1-Lipschitz
     lr_decay: float = 0.0  # share of the last steps over which both lrs fall linearly to 0; 0: constant (DCGAN)
     drs_quantile: float | None = None  # γ's quantile for rejection sampling (Azadi et al. 2019); None: plain G(z)
     r1_gamma: float = 0.0  # R1 weight γ on a GAN's D (Mescheder et al. 2018): converges, not circles; 0: off
@@ -120,6 +121,8 @@ class GANConfig:
         _check_positive("clip_value", self.clip_value)
         _check_positive("gp_lambda", self.gp_lambda, allow_zero=True)
         check_int("pack", self.pack, 1)
+        if not isinstance(self.spectral_norm, bool):
+            raise ValueError(f"spectral_norm must be True or False; got {self.spectral_norm!r}")
         _check_positive("r1_gamma", self.r1_gamma, allow_zero=True)
         check_int("r1_every", self.r1_every, 1)
         _check_share("r1_until", self.r1_until, "the share of the steps with R1")

@@ -30,11 +30,11 @@ Tensor = torch.Tensor
 def build_gan(config: GANConfig, data_dim: int) -> tuple[nn.Module, nn.Module]:
     """``(generator, critic)`` for ``config``: MLPs for 2-D data, conv nets for digits."""
     if config.data == "digits":
-        critic: nn.Module = ConvDiscriminator(image_size=8, width=config.hidden)
+        critic: nn.Module = ConvDiscriminator(image_size=8, width=config.hidden, spectral_norm=config.spectral_norm)
         generator: nn.Module = ConvGenerator(config.latent_dim, image_size=8, width=config.hidden)
     else:
         # a packed D reads pack samples side by side: its input is pack·D wide
-        critic = MLPDiscriminator(data_dim * config.pack, config.hidden, config.depth)
+        critic = MLPDiscriminator(data_dim * config.pack, config.hidden, config.depth, config.spectral_norm)
         generator = MLPGenerator(config.latent_dim, data_dim, config.hidden, config.depth)
     if config.pack > 1:
         if config.data == "digits":
