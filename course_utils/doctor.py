@@ -373,6 +373,23 @@ def check_chromium() -> Finding:
                    "sudo apt-get install chromium (Debian/Ubuntu), or let `make test` install it as root")
 
 
+def check_bubblewrap() -> Finding:
+    """Is bubblewrap there for ``course grade``, which runs each student's notebook inside it?
+
+    Returns
+    -------
+    Finding
+        ok, or a note (students never need it). Whether it can create a sandbox on this machine
+        (user namespaces) only ``course grade`` finds out, by trying it.
+    """
+    found = shutil.which("bwrap")
+    if found:
+        return Finding("bubblewrap", "ok", f"{found} (course grade sandboxes each student's notebook in it)")
+    return Finding("bubblewrap", "note", "not found: `course grade` cannot sandbox students' notebooks without it "
+                   "(it refuses, or runs them unsandboxed with --unsafe); students do not need it",
+                   "sudo apt-get install bubblewrap (Debian/Ubuntu), or let `make test` install it as root")
+
+
 def cjk_fonts(timeout: float = 10.0) -> list[str] | None:
     """The installed font families that cover Chinese.
 
@@ -453,7 +470,7 @@ def diagnose(root: str | os.PathLike[str] | None = None) -> list[Finding]:
     -------
     list of Finding
         Python, package versions, the training device, the CUDA build, the JupyterLab extensions,
-        the notebook kernel, the environment, where ``course_utils`` is imported from, chromium and a
+        the notebook kernel, the environment, where ``course_utils`` is imported from, chromium, bubblewrap and a
         font for the Chinese quotes, in that order.
     """
     if root is None:
@@ -466,7 +483,7 @@ def diagnose(root: str | os.PathLike[str] | None = None) -> list[Finding]:
     findings = [check_python(), *check_packages(), check_device(), check_cuda_build(),
                 *check_lab_extensions(), check_kernel(),
                 check_environment(Path(root) if root is not None else None),
-                check_package_source(Path(root) if root is not None else None), check_chromium(),
+                check_package_source(Path(root) if root is not None else None), check_chromium(), check_bubblewrap(),
                 check_cjk_font()]
     return findings
 

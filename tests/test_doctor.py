@@ -202,3 +202,16 @@ def test_a_python_without_jupyter_gets_a_report_not_a_traceback(monkeypatch: pyt
     assert findings["lab extensions"].status == "problem" and "jupyter_core" in findings["lab extensions"].detail
     assert findings["lab extensions"].fix == doctor.INSTALL_FIX
     assert findings["kernel"].status == "problem" and "jupyter_client" in findings["kernel"].detail
+
+
+def test_bubblewrap_is_reported_for_course_grade(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Does doctor say where bwrap is, or, without it, that course grade needs it (a note: students do not)?"""
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/bwrap" if name == "bwrap" else None)
+    found = doctor.check_bubblewrap()
+    assert found.status == "ok" and "/usr/bin/bwrap" in found.detail and "course grade" in found.detail
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    missing = doctor.check_bubblewrap()
+    assert missing.status == "note" and "course grade" in missing.detail and "apt-get install bubblewrap" in missing.fix
+    assert "bubblewrap" in {finding.name for finding in diagnose()}

@@ -316,3 +316,35 @@ def test_validate_refuses_what_is_not_a_notebook(tmp_path: Path) -> None:
     bad.write_text("not json")
     with pytest.raises(ValueError, match="not a readable notebook"):
         validate_notebook(bad)
+
+
+def test_a_heading_whose_points_disagree_with_its_cells_is_reported() -> None:
+    """Does points_mismatches name the cell and the grade_ids when "(N points)" differs from the metadata, and
+    say nothing when they agree?"""
+    import nbformat
+
+    from course_utils.instructor.release import points_mismatches
+
+    def graded(grade_id: str, points: float):
+        cell = nbformat.v4.new_code_cell("assert True")
+        cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "points": points, "solution": False}
+        return cell
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("### Exercise 1 (3 points): one"), graded("one-tests", 3),
+                nbformat.v4.new_markdown_cell("### Exercise 2 (2 points): two"), graded("two-a", 1), graded("two-b", 2),
+                nbformat.v4.new_markdown_cell("## Summary (1 point of advice)")]
+    [problem] = points_mismatches(nb, "solutions/x/x.ipynb")
+    assert problem.startswith("solutions/x/x.ipynb: cell 2 says (2 points) but the graded cells under it carry 3")
+    assert "two-a (1), two-b (2)" in problem
+    nb.cells[4].metadata["nbgrader"]["points"] = 1
+    assert points_mismatches(nb, "x") == []
+
+
+def test_every_chapters_headings_agree_with_its_points() -> None:
+    """The course itself: does every "(N points)" heading match its graded cells?"""
+    from conftest import REPO_ROOT
+
+    from course_utils.instructor.release import release_warnings
+
+    assert release_warnings(REPO_ROOT) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from course_utils._layout import RELEASE_DIR
@@ -15,7 +16,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from course_utils.instructor.release import ReleaseError, discover_assignments, release  # nbgrader: slow
+    from course_utils.instructor.release import (  # nbgrader: slow
+        ReleaseError,
+        discover_assignments,
+        release,
+        release_warnings,
+    )
 
     root: Path = args.root
     available = discover_assignments(root)
@@ -31,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {relative_path(path, root)}")
     chosen = args.assignments or available
     print(f"released {len(chosen)} assignment(s) into {RELEASE_DIR}/: {', '.join(chosen)}")
+    for warning in release_warnings(root, args.assignments or None):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

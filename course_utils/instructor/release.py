@@ -18,6 +18,7 @@ import copy
 import fnmatch
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -383,6 +384,51 @@ def _swap_in(staging: Path, dest: Path) -> None:
 
 def _files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+# "(3 points)" or "(1 point)" in a markdown heading: the points a student is told an exercise is worth
+_HEADING_POINTS = re.compile(r"^#+ .*\((\d+) points?\)", re.MULTILINE)
+
+
+def points_mismatches(notebook: nbformat.NotebookNode, shown: str) -> list[str]:
+    """Headings whose "(N points)" differs from the points of the graded cells under them (up to the next
+    such heading), one line each naming the file, the cell and the grade_ids; empty when they agree.
+
+    nbgrader grades by the cells' metadata, so a heading edited without its cells (or the reverse) tells
+    students a wrong score. ``course release`` prints these as warnings.
+    """
+    problems = []
+    heading: tuple[int, int] | None = None  # (cell index, points the heading promises)
+    graded: list[tuple[str, float]] = []
+
+    def close() -> None:
+        if heading is not None:
+            total = sum(points for _, points in graded)
+            if total != heading[1]:
+                cells = ", ".join(f"{grade_id} ({points:g})" for grade_id, points in graded) or "none"
+                problems.append(f"{shown}: cell {heading[0]} says ({heading[1]} points) but the graded cells under "
+                                f"it carry {total:g}: {cells}; set metadata.nbgrader.points or fix the heading")
+
+    for index, cell in enumerate(notebook.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "markdown" and (match := _HEADING_POINTS.search(cell.source)):
+            close()
+            heading, graded = (index, int(match.group(1))), []
+        elif meta.get("grade") and heading is not None:
+            graded.append((meta.get("grade_id", f"cell {index}"), float(meta.get("points", 0))))
+    close()
+    return problems
+
+
+def release_warnings(root: str | os.PathLike[str], assignments: Iterable[str] | None = None) -> list[str]:
+    """What :func:`release` lets through but an instructor should fix: :func:`points_mismatches` of each
+    chosen source notebook."""
+    root = Path(root).resolve()
+    found = []
+    for assignment_id in _chosen_assignments(root, assignments):
+        path = root / SOURCE_DIR / assignment_id / f"{assignment_id}.ipynb"
+        found += points_mismatches(nbformat.read(path, as_version=4), display_path(path))
+    return found
 
 
 def release(
