@@ -30,6 +30,7 @@ their paths are printed (see them with ``-s`` or in the failure report).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -601,14 +602,15 @@ def check_notebook_in_browser(browser, lab: LabServer, notebook: Path, shots: Pa
 # --------------------------------------------------------------------------- tests
 
 
-def write_fixture_notebook(path: Path) -> None:
+def write_fixture_notebook(path: Path, cells=FIXTURE_CELLS) -> None:
+    """A notebook of ``cells`` ((kind, source) pairs) at ``path``, with the python3 kernelspec."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         nbformat.v4.new_markdown_cell(src) if kind == "markdown" else nbformat.v4.new_code_cell(src)
-        for kind, src in FIXTURE_CELLS
+        for kind, src in cells
     ]
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
@@ -634,6 +636,31 @@ def test_solution_notebook(browser, lab, tmp_path, notebook):
     check_notebook_in_browser(browser, lab, folder / source.name, tmp_path)
 
 
+@contextlib.contextmanager
+def opened_notebook(browser, server: LabServer, rel: str, deadline: Deadline, shot: Path):
+    """A fresh browser page on ``rel`` (a path under the server's root) with its kernel idle: ``(page, log)``.
+
+    On failure a screenshot goes to ``shot`` and the server's log tail is printed; the sessions are shut
+    down at the end either way.
+    """
+    page_log: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and page_log.append(f"{m.type}: {m.text[:500]}"))
+    try:
+        page.goto(f"{server.base}/lab/workspaces/w{secrets.token_hex(6)}/tree/{rel}?token={server.token}",
+                  timeout=deadline.ms(60))
+        wait_for_kernel_idle(page, deadline, page_log)
+        yield page, page_log
+    except BaseException:
+        page.screenshot(path=shot, timeout=10_000)
+        print(f"screenshot at failure: {shot}\n" + server.log_tail(2000))
+        raise
+    finally:
+        context.close()
+        server.shutdown_sessions()
+
+
 def menu_labels(page, menu: str, deadline: Deadline) -> list[str]:
     """The item labels of one menu of the menu bar (opened, read, closed)."""
     page.locator(".lm-MenuBar-item", has_text=re.compile(rf"^\s*{menu}\s*$")).click(timeout=deadline.ms(10))
@@ -648,14 +675,7 @@ def test_the_student_lab(browser, student_lab, tmp_path):
     Validate button but without its instructor tools, and does `course` run in Lab's terminal?"""
     rel = f"{STUDENT_CHAPTER}/{STUDENT_CHAPTER}.ipynb"
     deadline = Deadline(CASE_BUDGET_S, "the student lab")
-    page_log: list[str] = []
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and page_log.append(f"{m.type}: {m.text[:500]}"))
-    try:
-        page.goto(f"{student_lab.base}/lab/workspaces/w{secrets.token_hex(6)}/tree/{rel}?token={student_lab.token}",
-                  timeout=deadline.ms(60))
-        wait_for_kernel_idle(page, deadline, page_log)
+    with opened_notebook(browser, student_lab, rel, deadline, tmp_path / "student-lab-failure.png") as (page, page_log):
         time.sleep(2)  # Lab writes the kernel's language_info into the notebook once the kernel has answered
         dirty = page.eval_on_selector_all(".lm-TabBar-tab.jp-mod-dirty", "els => els.map(e => e.innerText.trim())")
         assert not dirty, f"opening the chapter marked it modified: {dirty}"
@@ -676,13 +696,6 @@ def test_the_student_lab(browser, student_lab, tmp_path):
         while not (help_file.is_file() and "usage: course" in help_file.read_text(errors="replace")):
             deadline.check("waiting for `course --help` to run in Lab's terminal", debug_log(page_log))
             time.sleep(0.3)
-    except BaseException:
-        page.screenshot(path=tmp_path / "student-lab-failure.png", timeout=10_000)
-        print(f"screenshot at failure: {tmp_path / 'student-lab-failure.png'}\n" + student_lab.log_tail(2000))
-        raise
-    finally:
-        context.close()
-        student_lab.shutdown_sessions()
 
 
 LAB_CELLS = [
@@ -707,23 +720,12 @@ def lab_picture_changes(page, seconds: float) -> int:
 def test_the_gan_lab_trains_while_the_notebook_answers(browser, lab, tmp_path):
     """Press play: does the picture change, does another cell run within a second while it trains, and does
     pause stop the picture (issue 11: the lab trains without freezing the notebook)?"""
-    import nbformat
 
     notebook = lab.root / "gan_lab" / "gan_lab.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in LAB_CELLS]
-    notebook.parent.mkdir()
-    nbformat.write(nb, notebook)
+    write_fixture_notebook(notebook, [("code", source) for source in LAB_CELLS])
     deadline = Deadline(CASE_BUDGET_S, "the GAN lab")
-    page_log: list[str] = []
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and page_log.append(f"{m.type}: {m.text[:500]}"))
-    try:
-        page.goto(f"{lab.base}/lab/workspaces/w{secrets.token_hex(6)}/tree/gan_lab/gan_lab.ipynb?token={lab.token}",
-                  timeout=deadline.ms(60))
-        wait_for_kernel_idle(page, deadline, page_log)
+    with opened_notebook(browser, lab, "gan_lab/gan_lab.ipynb", deadline, tmp_path / "gan-lab-failure.png") as (
+            page, page_log):
         run_all_cells(page, deadline)
         wait_for_execution(page, 2, deadline, page_log)
         page.locator(".widget-image").first.wait_for(state="attached", timeout=deadline.ms(30))
@@ -752,10 +754,3 @@ def test_the_gan_lab_trains_while_the_notebook_answers(browser, lab, tmp_path):
         assert lab_picture_changes(page, 1.5) == 0, "the picture still changes after pause"
         fail_on_errors(page.evaluate(PAGE_STATE_JS), "pressing play and pause", page_log)
         page.screenshot(path=tmp_path / "gan-lab.png")
-    except BaseException:
-        page.screenshot(path=tmp_path / "gan-lab-failure.png", timeout=10_000)
-        print(f"screenshot at failure: {tmp_path / 'gan-lab-failure.png'}\n" + lab.log_tail(2000))
-        raise
-    finally:
-        context.close()
-        lab.shutdown_sessions()

@@ -81,10 +81,10 @@ def _make_config(args: argparse.Namespace):
             if args.data is not None:
                 raise UsageError("argument --data: the config names its data; change it with --set data=NAME")
             kind, config = _read_config(args.config)
-            unknown = sorted(set(overrides) - set(asdict_fields(config)))
+            unknown = sorted(set(overrides) - set(_field_names(config)))
             if unknown:
                 raise UsageError(f"argument --set: {', '.join(map(repr, unknown))} is not a field of "
-                                 f"{type(config).__name__}; its fields: {', '.join(asdict_fields(config))}")
+                                 f"{type(config).__name__}; its fields: {', '.join(_field_names(config))}")
             return kind, replace(config, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
         if args.kind == "vae":
             return args.kind, VAEConfig.preset(args.data or "digits", **overrides)
@@ -93,7 +93,7 @@ def _make_config(args: argparse.Namespace):
         raise UsageError(str(error)) from None
 
 
-def asdict_fields(config) -> list[str]:
+def _field_names(config) -> list[str]:
     from dataclasses import fields
 
     return [field.name for field in fields(config)]
@@ -133,16 +133,13 @@ def _read_config(path: Path):
     if "config" in saved and "kind" in saved:  # course train's own config.json
         kind, fields = saved["kind"], saved["config"]
     else:  # the GAN lab's: the fields themselves
-        kind, fields = fields_kind(saved), saved
+        kind, fields = str(saved.get("loss", "gan")), saved  # its loss names the run, as MODEL would
     config_type = VAEConfig if kind == "vae" else GANConfig
     try:
         return kind, config_type.from_dict(fields)
     except (ValueError, TypeError) as error:
         raise UsageError(f"argument --config: {error}") from None
 
-
-def fields_kind(fields: dict) -> str:
-    return str(fields.get("loss", "gan"))
 
 
 def _prepare_out_dir(out: Path) -> bool:

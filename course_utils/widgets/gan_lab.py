@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 
 from course_utils._io import atomic_write_json, atomic_write_text
 from course_utils.data import example_points, format_points, parse_points
-from course_utils.plotting import ACCENT_COLOR, DATA_COLOR, FAST_STYLE, MODEL_COLOR, nice_ceiling
+from course_utils.plotting import ACCENT_COLOR, DATA_COLOR, FAST_STYLE, MODEL_COLOR, clear_data, nice_ceiling
 from course_utils.training import (
     GAN_PRESETS,
     LATENT_NOISES,
@@ -244,7 +244,7 @@ class GANLab:
             readout = draw_lab(self.figure, self.session, view_limits(reference), reference)
             png = self.canvas.png()
         self.image.value = png
-        speed = f" · {self.steps_per_s:,.0f} steps/s" if self.playing and self.steps_per_s == self.steps_per_s else ""
+        speed = f" · {self.steps_per_s:,.0f} steps/s" if self.playing and math.isfinite(self.steps_per_s) else ""
         self.readout.value = f"<div style='font-size: 13px'>{html.escape(readout)}{speed}</div>"
         self.renders += 1
         self.last_render_s = time.perf_counter() - start
@@ -335,8 +335,6 @@ def _lab_figure() -> Figure:
 def draw_lab(figure: Figure, session: Session, limits, reference: torch.Tensor) -> str:
     """Draw ``session``'s four panels into ``figure`` (cleared first) over the view ``limits``, with the
     ``reference`` points (N, 2) of the data in grey, and return the readout line."""
-    from course_utils.plotting import clear_data
-
     clear_data(figure)
     config, models, history = session.config, session.models, session.history
     samples_ax, latent_ax, loss_ax, modes_ax, kl_ax = figure.axes
