@@ -169,6 +169,16 @@ def cumulative(dist: D.Distribution, x) -> Tensor:
     return torch.where(inside, dist.cdf(torch.where(inside, x, anchor)), (x > anchor).to(x.dtype))
 
 
+def empirical_cdf(samples, at) -> Tensor:
+    """F(t) = the share of ``samples`` (n,) that are ≤ t, at each of ``at`` (m,): (m,) float64."""
+    samples, at = (torch.as_tensor(v).detach().double() for v in (samples, at))  # float64: no ties made by rounding
+    if samples.ndim != 1 or samples.numel() == 0 or at.ndim != 1:
+        raise ValueError(f"samples must be a non-empty 1-D sequence and at a 1-D sequence; got shapes "
+                         f"{tuple(samples.shape)} and {tuple(at.shape)}")
+    ordered = torch.sort(samples).values
+    return torch.searchsorted(ordered, at.contiguous(), right=True).double() / len(ordered)
+
+
 def _point_in_support(dist: D.Distribution) -> Tensor:
     try:
         return dist.icdf(torch.tensor(0.5))

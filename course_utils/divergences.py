@@ -53,6 +53,7 @@ __all__ = [
     "kl_divergence",
     "kl_monte_carlo",
     "wasserstein_1d",
+    "transport_plan",
     "wasserstein_samples",
 ]
 
@@ -663,6 +664,28 @@ def wasserstein_samples(x, y) -> Result:
     ----------
     Peyré & Cuturi (2019), §2.2-2.3 (Proposition 2.1: the assignment problem) and §3.1.
     """
+    is_torch, x, y, back = _point_clouds(x, y)
+    cost = _cost_matrix(is_torch, x, y)  # (n, n), ‖x_i − y_j‖₂ in float64
+    cols = _optimal_matching(cost)
+    if not is_torch:
+        return back(cost[np.arange(len(cols)), cols].mean().astype(x.dtype))
+    cols = torch.as_tensor(cols, device=x.device)
+    # W1 = (1/n) Σ_i ‖x_i − y_σ(i)‖₂ for the optimal σ   (Peyré & Cuturi 2019, Prop. 2.1)
+    return torch.linalg.vector_norm(x - y[cols], dim=-1).mean()  # vector_norm's gradient at 0 is 0
+
+
+def transport_plan(x, y) -> np.ndarray:
+    """The optimal transport plan between two equal-size point clouds: σ (n,), x[i] moves to y[σ[i]].
+
+    The matching behind :func:`wasserstein_samples` (same arguments, same checks): n arrows whose mean
+    length is W1. Numpy int64 indices, whatever the inputs are.
+    """
+    is_torch, x, y, _ = _point_clouds(x, y)
+    return _optimal_matching(_cost_matrix(is_torch, x, y)).astype(np.int64)
+
+
+def _point_clouds(x, y) -> tuple[bool, object, object, Callable]:
+    """``x`` and ``y`` as (n, d) arrays of one kind, checked: same n, same d, finite, non-empty."""
     is_torch, (x, y), back = _as_arrays(("x", x), ("y", y))
     points = []
     for name, cloud in (("x", x), ("y", y)):
@@ -680,11 +703,17 @@ def wasserstein_samples(x, y) -> Result:
                          "takes any sizes)")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension d; got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    return is_torch, x, y, back
+
+
+def _cost_matrix(is_torch: bool, x, y) -> np.ndarray:
+    """‖x_i − y_j‖₂ for every pair, (n, n) in float64."""
     as_numpy = (lambda t: t.detach().cpu().double().numpy()) if is_torch else (lambda a: a)
-    cost = cdist(as_numpy(x), as_numpy(y))  # (n, n), ‖x_i − y_j‖₂ in float64
-    rows, cols = linear_sum_assignment(cost)  # (n,) each: the optimal permutation
-    if not is_torch:
-        return back(cost[rows, cols].mean().astype(x.dtype))
-    rows, cols = (torch.as_tensor(i, device=x.device) for i in (rows, cols))
-    # W1 = (1/n) Σ_i ‖x_i − y_σ(i)‖₂ for the optimal σ   (Peyré & Cuturi 2019, Prop. 2.1)
-    return torch.linalg.vector_norm(x[rows] - y[cols], dim=-1).mean()  # vector_norm's gradient at 0 is 0
+    return cdist(as_numpy(x), as_numpy(y))
+
+
+def _optimal_matching(cost: np.ndarray) -> np.ndarray:
+    """σ with σ[i] the column matched to row i, minimising Σ_i cost[i, σ(i)] (the Hungarian method)."""
+    rows, cols = linear_sum_assignment(cost)  # rows come back as 0..n-1, in order
+    return cols
+

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator, StrMethodFormatter
 from torch import distributions as D
 
-from course_utils.distributions import cumulative, density, histogram_density
+from course_utils.distributions import cumulative, density, empirical_cdf, histogram_density
 
 DATA_COLOR = "#4C72B0"  # samples, histograms
 MODEL_COLOR = "#C44E52"  # true or model densities
@@ -139,3 +139,38 @@ def plain_log_labels(ax: Axes) -> None:
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.2g}"))
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_minor_locator(NullLocator())  # unlabelled minor ticks cost a Tick object each per draw
+
+
+def plot_samples(ax: Axes, data, fakes, *, title: str | None = None, data_label: str = "data",
+                 fake_label: str = "G(z)") -> None:
+    """Two 2-D point clouds (n, 2), the data in blue under the model's samples in red, on equal axes."""
+    for points, color, label in ((data, DATA_COLOR, data_label), (fakes, MODEL_COLOR, fake_label)):
+        points = torch.as_tensor(points).detach().cpu()
+        ax.scatter(points[:, 0], points[:, 1], s=2, color=color, alpha=0.5, label=label)
+    ax.set_aspect("equal", adjustable="datalim")
+    if title:
+        ax.set_title(title)
+
+
+def plot_cdf_gap(ax: Axes, x: torch.Tensor, y: torch.Tensor, *, labels: tuple[str, str] = ("F_P", "F_Q"),
+                 points: int = 800) -> None:
+    """The empirical CDFs of two 1-D samples with the area between them shaded: that area is W₁."""
+    both = torch.cat([x, y]).double()
+    span = float(both.max() - both.min())
+    at = torch.linspace(float(both.min()) - 0.05 * span, float(both.max()) + 0.05 * span, points, dtype=torch.float64)
+    cdfs = [empirical_cdf(samples, at).numpy() for samples in (x, y)]
+    ax.step(at, cdfs[0], where="post", color=DATA_COLOR, label=labels[0])
+    ax.step(at, cdfs[1], where="post", color=MODEL_COLOR, label=labels[1])
+    ax.fill_between(at, cdfs[0], cdfs[1], step="post", color=ACCENT_COLOR, alpha=0.35, label="area = W₁")
+    ax.set(xlabel="t", ylabel="F(t)", ylim=(0, 1.02))
+
+
+def plot_transport_plan(ax: Axes, x, y, plan) -> None:
+    """The arrows x[i] → y[plan[i]] of a transport plan between two 2-D point clouds (n, 2)."""
+    x, y = (np.asarray(torch.as_tensor(p).detach().cpu(), dtype=float) for p in (x, y))
+    target = y[np.asarray(plan)]
+    ax.quiver(x[:, 0], x[:, 1], target[:, 0] - x[:, 0], target[:, 1] - x[:, 1], angles="xy", scale_units="xy",
+              scale=1, width=0.004, color=ACCENT_COLOR, alpha=0.8)
+    ax.scatter(x[:, 0], x[:, 1], s=14, color=DATA_COLOR, label="P", zorder=3)
+    ax.scatter(y[:, 0], y[:, 1], s=14, color=MODEL_COLOR, label="Q", zorder=3)
+    ax.set_aspect("equal", adjustable="datalim")

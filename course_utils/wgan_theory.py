@@ -15,16 +15,31 @@ Only W₁ changes smoothly with θ, so only W₁ gives a generator that moves θ
 1-Lipschitz critics f; :func:`lipschitz_estimate` measures the largest gradient norm of a critic over a grid of
 the plane, a lower bound of its Lipschitz constant there (the bound the WGAN chapter compares between weight
 clipping, the gradient penalty and spectral normalisation).
+
+**Duality in 1-D.** Integrating by parts, E_P f − E_Q f = ∫ f′(t) (F_Q(t) − F_P(t)) dt for a critic f, and a
+1-Lipschitz f has |f′| ≤ 1, so the largest value is ∫ |F_P − F_Q| dt = W₁, reached by the f whose slope is
+sign(F_Q − F_P) everywhere: :func:`optimal_critic_1d` builds it from samples, and E_P f* − E_Q f* equals
+``divergences.wasserstein_1d`` to rounding. :func:`train_critic` learns a critic from samples under each
+constraint (a GAN's discriminator for comparison); :func:`theta_gradient` measures the gradient a critic
+gives a generator on the parallel lines.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
+from course_utils import losses
+from course_utils.distributions import empirical_cdf
+from course_utils.models import MLPDiscriminator
+
 Tensor = torch.Tensor
+CriticKind = Literal["gan", "clip", "gp", "sn"]
+CRITIC_KINDS = ("gan", "clip", "gp", "sn")  # a GAN's D, and the three ways to keep a WGAN critic Lipschitz
 
 
 def parallel_lines(theta: float) -> dict[str, float]:
@@ -69,3 +84,87 @@ def lipschitz_estimate(critic: nn.Module, xlim: tuple[float, float], ylim: tuple
     grid_x, grid_y = torch.meshgrid(xs, ys, indexing="xy")
     points = torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1).to(device)  # (R², 2)
     return float(critic_gradient_norms(critic, points).max())
+
+
+def optimal_critic_1d(x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-Lipschitz critic f* that maximises E_x f − E_y f for two 1-D samples: ``(knots, values)``, f* piecewise
+    linear between the sorted pooled samples (constant slope ±1 between knots), f*(first knot) = 0.
+
+    Its slope is sign(F_y − F_x): +1 where y's CDF is ahead (f rises where x's mass lies to the right), so
+    E_x f* − E_y f* = ∫ |F_x − F_y| dt = W₁(x, y). Evaluate it with ``numpy.interp(t, knots, values)``.
+    """
+    for name, value in (("x", x), ("y", y)):
+        if not (isinstance(value, Tensor) and value.ndim == 1 and len(value) > 0 and bool(value.isfinite().all())):
+            raise ValueError(f"{name} must be a non-empty 1-D tensor of finite samples; got "
+                             f"{type(value).__name__} {tuple(getattr(value, 'shape', ()))}")
+    knots = torch.sort(torch.cat([x, y]).detach().double()).values  # (n + m,)
+    gap = empirical_cdf(y, knots[:-1]) - empirical_cdf(x, knots[:-1])  # F_y − F_x on each interval
+    rises = torch.sign(gap) * knots.diff()  # slope ±1 (0 where the CDFs agree) times the interval
+    values = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(rises, 0)])
+    return knots.numpy(), values.numpy()
+
+
+def _critic_loss(kind: CriticKind, critic: nn.Module, real: Tensor, fake: Tensor, gp_lambda: float,
+                 rng: torch.Generator) -> Tensor:
+    real_scores, fake_scores = critic(real), critic(fake)
+    if kind == "gan":
+        return losses.discriminator_loss(real_scores, fake_scores)
+    loss = losses.wgan_critic_loss(real_scores, fake_scores)  # −(E_real f − E_fake f)
+    if kind == "gp":
+        loss = loss + losses.gradient_penalty(critic, real, fake, rng, lambda_gp=gp_lambda)
+    return loss
+
+
+def train_critic(real: Tensor, fake: Tensor, kind: CriticKind, *, steps: int = 500, batch_size: int = 256,
+                 hidden: int = 64, depth: int = 2, gp_lambda: float = 10.0, clip_value: float = 0.01,
+                 seed: int = 0) -> nn.Module:
+    """A critic (an MLP, one score out) trained on two fixed sample sets (N, D) and (M, D) to tell them apart.
+
+    ``kind``: "gan", a GAN discriminator (cross-entropy; its score is a logit); or a WGAN critic maximising
+    E_real f − E_fake f, kept Lipschitz by weight "clip"ping at ``clip_value`` (RMSprop 5e-5 as in Arjovsky et
+    al.'s Alg. 1, but 1e-3 here to converge in few steps), a gradient penalty "gp" with ``gp_lambda`` (Adam 1e-3,
+    β = (0.5, 0.9)), or spectral normalisation "sn" (Adam 1e-3).
+    """
+    if kind not in CRITIC_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, CRITIC_KINDS))}; got {kind!r}")
+    if not (real.ndim == 2 and fake.ndim == 2 and real.shape[1] == fake.shape[1]):
+        raise ValueError(f"real and fake must be (N, D) and (M, D) with the same D; got {tuple(real.shape)} and "
+                         f"{tuple(fake.shape)}")
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    critic = MLPDiscriminator(real.shape[1], hidden, depth, spectral_norm=kind == "sn")
+    if kind == "clip":
+        optimizer: torch.optim.Optimizer = torch.optim.RMSprop(critic.parameters(), lr=1e-3)
+    else:
+        optimizer = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    real, fake = real.float(), fake.float()
+    for _ in range(steps):
+        real_batch = real[torch.randint(len(real), (batch_size,), generator=rng)]
+        fake_batch = fake[torch.randint(len(fake), (batch_size,), generator=rng)]
+        loss = _critic_loss(kind, critic, real_batch, fake_batch, gp_lambda, rng)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if kind == "clip":
+            losses.clip_weights_(critic, clip_value)
+    return critic.eval()
+
+
+def theta_gradient(critic: nn.Module, kind: CriticKind, theta: float, n: int = 4_096, seed: int = 0) -> float:
+    """d/dθ of the generator's loss on the parallel line P_θ with the critic held fixed: the push the generator
+    gets. For a GAN's D ("gan") the minimax loss E log(1 − D(θ, U)) of Goodfellow et al.'s game; for a WGAN
+    critic −E f(θ, U). A gradient step moves θ by −lr times this."""
+    if kind not in CRITIC_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, CRITIC_KINDS))}; got {kind!r}")
+    parallel_lines(theta)  # checks theta
+    at = torch.tensor(float(theta), requires_grad=True)
+    heights = torch.rand(n, generator=torch.Generator().manual_seed(seed))  # (n,)
+    points = torch.stack([at.expand(n), heights], dim=1)  # (n, 2): the line x = θ
+    critic.requires_grad_(False)
+    try:
+        scores = critic(points).float()
+    finally:
+        critic.requires_grad_(True)
+    loss = losses.generator_loss_minimax(scores) if kind == "gan" else losses.wgan_generator_loss(scores)
+    (gradient,) = torch.autograd.grad(loss, at)
+    return float(gradient)

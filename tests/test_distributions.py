@@ -687,3 +687,13 @@ def test_module_reexports_what_the_chapter_uses():
         assert lo < hi
         assert interval_probability(example.dist, lo, hi) > 0.9
     assert dists.Example is type(examples["Uniform(0, 0.25)"])
+
+
+def test_empirical_cdf_is_the_share_at_or_below():
+    samples = [3.0, 1.0, 2.0, 2.0]
+    assert dists.empirical_cdf(samples, [0.0, 1.0, 2.0, 2.5, 3.0, 9.0]).tolist() == [0, 0.25, 0.75, 0.75, 1.0, 1.0]
+    rng = np.random.default_rng(1)
+    x, at = rng.normal(size=200), np.linspace(-3, 3, 50)
+    assert np.allclose(dists.empirical_cdf(x, at).numpy(), st.ecdf(x).cdf.evaluate(at))
+    with pytest.raises(ValueError, match="samples must be a non-empty 1-D sequence"):
+        dists.empirical_cdf([], [0.0])

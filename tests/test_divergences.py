@@ -23,6 +23,7 @@ from course_utils.divergences import (
     js_divergence,
     kl_divergence,
     kl_monte_carlo,
+    transport_plan,
     wasserstein_1d,
     wasserstein_samples,
 )
@@ -650,3 +651,18 @@ def test_wasserstein_samples_bad_inputs(x, y, error, message):
     """Does wasserstein_samples refuse clouds of different sizes or dimensions, wrong ranks, nan and non-arrays?"""
     with pytest.raises(error, match=message):
         wasserstein_samples(x, y)
+
+
+def test_the_transport_plan_is_the_matching_of_wasserstein_samples():
+    """Is σ a permutation whose mean arrow length is W1, no longer than any other matching tried?"""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2)) + [3.0, 0.0]
+    plan = transport_plan(torch.as_tensor(x), torch.as_tensor(y))
+    assert plan.dtype == np.int64 and sorted(plan) == list(range(30))
+    length = np.linalg.norm(x - y[plan], axis=1).mean()
+    assert length == pytest.approx(wasserstein_samples(x, y), rel=1e-12)
+    for _ in range(50):
+        assert length <= np.linalg.norm(x - y[rng.permutation(30)], axis=1).mean() + 1e-12
+    assert list(transport_plan([0.0, 5.0, 1.0], [4.9, 0.2, 1.1])) == [1, 0, 2]  # 1-D: sorted order
+    with pytest.raises(ValueError, match="x and y must hold the same number of points"):
+        transport_plan(x, y[:3])
