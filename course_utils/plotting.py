@@ -27,10 +27,21 @@ ACCENT_COLOR = "#55A868"  # the quantity being explained (an interval, an arrow)
 FAST_STYLE = {"axes.titley": 1.0, "axes.titlesize": 10, "legend.fontsize": 8}
 
 
+class ChapterFigure(Figure):
+    """A matplotlib Figure that a notebook shows as a picture when it is a cell's last expression.
+
+    IPython draws a plain ``Figure`` as an image only once pyplot's inline backend has registered its formatter,
+    which a chapter that never imports pyplot does not do: it would print ``<Figure size 420x320 ...>``.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self, dpi=100)
+
+
 def new_figure(ncols: int = 1, *, width: float = 4.2, height: float = 3.2) -> Figure:
-    """A figure with ``ncols`` axes side by side; not registered with pyplot, so nothing
-    displays it twice and nothing leaks between widget updates."""
-    fig = Figure(figsize=(width * ncols, height))
+    """A figure with ``ncols`` axes side by side, shown as a PNG when a cell ends with it; not registered with
+    pyplot, so nothing displays it twice and nothing leaks between widget updates."""
+    fig = ChapterFigure(figsize=(width * ncols, height))
     # Fixed margins instead of a layout engine: constrained layout measures every tick label
     # on each draw and would triple the time of a widget update.
     fig.subplots(1, ncols, gridspec_kw=dict(left=0.6 / (width * ncols), right=1 - 0.3 / (width * ncols),

@@ -719,7 +719,8 @@ def lab_picture_changes(page, seconds: float) -> int:
 
 def test_the_gan_lab_trains_while_the_notebook_answers(browser, lab, tmp_path):
     """Press play: does the picture change, does another cell run within a second while it trains, and does
-    pause stop the picture (issue 11: the lab trains without freezing the notebook)?"""
+    pause stop the picture (issue 11: the lab trains without freezing the notebook)? Does a click on the
+    samples panel draw a point?"""
 
     notebook = lab.root / "gan_lab" / "gan_lab.ipynb"
     write_fixture_notebook(notebook, [("code", source) for source in LAB_CELLS])
@@ -753,4 +754,13 @@ def test_the_gan_lab_trains_while_the_notebook_answers(browser, lab, tmp_path):
         time.sleep(1.0)  # a chunk in flight may still draw once
         assert lab_picture_changes(page, 1.5) == 0, "the picture still changes after pause"
         fail_on_errors(page.evaluate(PAGE_STATE_JS), "pressing play and pause", page_log)
+
+        # drawing: a click in the samples panel adds a point to the smiling face's 46 and trains on them
+        image = page.locator(".widget-image").first
+        box = image.bounding_box()
+        image.click(position={"x": box["width"] * 0.13, "y": box["height"] * 0.5}, timeout=deadline.ms(10))
+        points_box = page.locator(".widget-textarea textarea").first
+        while not (points_box.is_visible() and len(points_box.input_value().split()) == 2 * 47):
+            deadline.check("waiting for the clicked point in the points box", debug_log(page_log))
+            time.sleep(0.1)
         page.screenshot(path=tmp_path / "gan-lab.png")

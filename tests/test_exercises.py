@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from torch import distributions as D
@@ -273,12 +274,72 @@ WRONG = {
         "tensors, not numbers": lambda x, c, s: tuple(torch.tensor(v) for v in _count_modes(x, c, s)),
         "rigged object": lambda x, c, s: AlwaysEqual(),
     },
+    ("08_wasserstein_and_wgan", "w1-sorted-tests", "w1_sorted"): {
+        "forgets to sort": lambda x, y: (x - y).abs().mean(),
+        "sorts x only": lambda x, y: (torch.sort(x).values - y).abs().mean(),
+        "no absolute value": lambda x, y: (torch.sort(x).values - torch.sort(y).values).mean(),
+        "sum, not mean": lambda x, y: (torch.sort(x).values - torch.sort(y).values).abs().sum(),
+        "squared differences (W2²)": lambda x, y: (torch.sort(x).values - torch.sort(y).values).square().mean(),
+        "the distance between the means": lambda x, y: (x.mean() - y.mean()).abs(),
+        "a Python float": lambda x, y: _w1(x, y).item(),
+        "scipy's number (no gradient)": lambda x, y: torch.tensor(
+            scipy.stats.wasserstein_distance(x.detach().numpy(), y.detach().numpy()), dtype=x.dtype),
+        "always float32": lambda x, y: _w1(x, y).float(),
+        "rigged object": lambda x, y: AlwaysEqual(),
+    },
+    ("08_wasserstein_and_wgan", "gradient-penalty-tests", "gradient_penalty"): {
+        "no create_graph (no gradient to the critic)": lambda c, r, f, e: _gp(c, r, f, e, "detached"),
+        "sum over the batch": lambda c, r, f, e: _gp(c, r, f, e, "sum"),
+        "the squared norm": lambda c, r, f, e: _gp(c, r, f, e, "squared norm"),
+        "eps on the fake side": lambda c, r, f, e: _gp(c, r, f, e, "swapped"),
+        "one norm over the whole batch": lambda c, r, f, e: _gp(c, r, f, e, "batch norm"),
+        "‖∇f‖ − 1 not squared": lambda c, r, f, e: _gp(c, r, f, e, "not squared"),
+        "one-sided, max(0, ‖∇f‖ − 1)²": lambda c, r, f, e: _gp(c, r, f, e, "one-sided"),
+        "times λ = 10": lambda c, r, f, e: 10 * _gp(c, r, f, e),
+        "at the real points, not the interpolates": lambda c, r, f, e: _gp(c, r, f, torch.ones_like(e)),
+        "rigged object": lambda c, r, f, e: AlwaysEqual(),
+    },
+    ("08_wasserstein_and_wgan", "critic-loss-tests", "critic_loss"): {
+        "sign flipped (E f(real) − E f(fake))": lambda c, r, f, e, gp_lambda: (
+            c(r).mean() - c(f).mean() + gp_lambda * _gp(c, r, f, e)),
+        "no penalty": lambda c, r, f, e, gp_lambda: c(f).mean() - c(r).mean(),
+        "penalty without λ": lambda c, r, f, e, gp_lambda: c(f).mean() - c(r).mean() + _gp(c, r, f, e),
+        "penalty subtracted": lambda c, r, f, e, gp_lambda: (
+            c(f).mean() - c(r).mean() - gp_lambda * _gp(c, r, f, e)),
+        "one mean over both batches": lambda c, r, f, e, gp_lambda: (
+            torch.cat([c(f), -c(r)]).mean() + gp_lambda * _gp(c, r, f, e)),
+        "a Python float": lambda c, r, f, e, gp_lambda: float(
+            (c(f).mean() - c(r).mean() + gp_lambda * _gp(c, r, f, e)).detach()),
+        "rigged object": lambda c, r, f, e, gp_lambda: AlwaysEqual(),
+    },
 }
 
 
 def _optimal_d(p, q):
     total = p + q
     return torch.where(total > 0, p / torch.where(total > 0, total, torch.ones_like(total)), torch.full_like(p, 0.5))
+
+
+def _w1(x, y):
+    return (torch.sort(x).values - torch.sort(y).values).abs().mean()
+
+
+def _gp(critic, real, fake, eps, mistake: str = ""):
+    """The gradient penalty of chapter 08 (without λ), right or with one ``mistake``."""
+    if mistake == "swapped":
+        eps = 1 - eps
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=mistake != "detached")
+    norms = grad.norm(dim=1)
+    if mistake == "squared norm":
+        return ((grad.square().sum(dim=1) - 1) ** 2).mean()
+    if mistake == "batch norm":
+        return (grad.norm() - 1) ** 2
+    if mistake == "not squared":
+        return (norms - 1).mean()
+    if mistake == "one-sided":
+        return ((norms - 1).clamp_min(0) ** 2).mean()
+    return ((norms - 1) ** 2).sum() if mistake == "sum" else ((norms - 1) ** 2).mean()
 
 
 def _gan_d(r, f):
@@ -395,6 +456,15 @@ RIGHT = {
     ("07_gans", "count-modes-tests", "count_modes"): {
         "a loop over the samples": lambda x, c, s: _count_modes_by_loop(x, c, s),
     },
+    ("08_wasserstein_and_wgan", "w1-sorted-tests", "w1_sorted"): {
+        "the difference of the sorted values, by quantile": lambda x, y: (
+            torch.quantile(x, torch.linspace(0, 1, len(x), dtype=x.dtype)) - torch.sort(y).values).abs().mean()
+        if len(x) > 1 else (x - y).abs().mean(),
+        "sort both together": lambda x, y: torch.sort(torch.stack([x, y]), dim=1).values.diff(dim=0).abs().mean(),
+    },
+    ("08_wasserstein_and_wgan", "gradient-penalty-tests", "gradient_penalty"): {
+        "torch.func.grad per sample, vmapped": lambda c, r, f, e: _gp_by_autograd_functional(c, r, f, e),
+    },
 }
 
 
@@ -404,6 +474,14 @@ RIGHT = {
 # is hard-coding or a subtle numerical slip that only other values reveal. test_the_visible_tests_catch... and
 # test_hidden_only_is_not_stale keep this list exact.
 HIDDEN_ONLY: dict[tuple[str, str, str], set[str]] = {}  # empty: Validate rejects every wrong answer above
+
+
+def _gp_by_autograd_functional(critic, real, fake, eps):
+    """The same penalty, one sample at a time through torch.autograd.functional.jacobian (create_graph)."""
+    x_hat = (eps * real + (1 - eps) * fake).detach()
+    norms = torch.stack([torch.autograd.functional.jacobian(lambda p: critic(p[None]).sum(), point, create_graph=True)
+                         .norm() for point in x_hat])
+    return ((norms - 1) ** 2).mean()
 
 
 def _count_modes_by_loop(x, centers, std):

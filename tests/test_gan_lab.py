@@ -168,3 +168,23 @@ def test_your_points_train_the_lab_and_bad_ones_are_refused(lab, tmp_path: Path)
         assert other.session.history.to_dict() == lab.session.history.to_dict()
     finally:
         other.close()
+
+
+def test_a_click_on_the_samples_panel_adds_a_point_there(lab):
+    """Does a click (ipyevents' dataX/dataY: the PNG's pixels from its top left) at a data point of the samples
+    panel add that point to your points and train on them, while a click on another panel does nothing?"""
+    lab.use_points("0, 0\n1, 1\n2, 0")
+    samples = lab.figure.axes[0]
+    height = lab.figure.get_size_inches()[1] * lab.figure.dpi
+    px, py = samples.transData.transform((1.5, 0.25))  # where (1.5, 0.25) is drawn, from the bottom left
+    assert lab.point_at(px, height - py) == pytest.approx((1.5, 0.25), abs=1e-6)
+    lab._on_click({"type": "click", "dataX": px, "dataY": height - py})
+    assert lab.points.tolist()[-1] == pytest.approx([1.5, 0.25], abs=1e-3) and len(lab.points) == 4
+    assert lab.session.config.data == "points" and "1.5" in lab.points_text.value
+    losses_panel = lab.figure.axes[2].bbox
+    lab._on_click({"type": "click", "dataX": losses_panel.x0 + 5, "dataY": height - losses_panel.y0 - 5})
+    lab._on_click({"type": "click"})  # no position (not an image click): ignored
+    assert len(lab.points) == 4
+    lab.controls["data"].value = "ring"
+    lab._on_click({"type": "click", "dataX": px, "dataY": height - py})  # drawing switches to your points
+    assert lab.session.config.data == "points" and len(lab.points) == 5

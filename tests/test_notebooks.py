@@ -295,11 +295,17 @@ def test_chapter_has_graded_exercises_with_hidden_tests(chapter: str) -> None:
 
 @per_chapter
 def test_solution_passes_validation(chapter: str) -> None:
-    """Does the instructor notebook pass every graded test under nbgrader's Validator, and does every figure
-    its prose quotes come from one of its cells (the run is the Validator's, so it costs nothing more)?"""
+    """Does the instructor notebook pass every graded test under nbgrader's Validator, does each figure it ends a
+    cell with show as a picture, and does every number its prose quotes come from one of its cells (the run is
+    the Validator's, so it costs nothing more)?"""
     result = validate_notebook(source_notebook(chapter))
     assert result.passed, _explain(result)
     assert result.n_graded >= 2, f"{chapter}: {result.n_graded} graded test cell(s) ran; need >= 2"
+    unshown = [i for i, cell in enumerate(result.executed.cells) for out in cell.get("outputs", [])
+               if out.get("data", {}).get("text/plain", "").startswith("<Figure size")
+               and "image/png" not in out["data"]]
+    assert not unshown, (f"{chapter}: cell(s) {unshown} end with a figure that shows as text, not a picture: draw it "
+                         "on plotting.new_figure (a ChapterFigure), or display it with IPython.display")
     missing = uncomputed_numbers(result.executed)
     assert not missing, (
         f"{chapter}: figures in the text that no cell printed or set; print them from a cell, or list them "

@@ -221,3 +221,10 @@ def test_nice_ceiling_rounds_up_to_the_next_nice_number(value, expected):
 def test_nice_ceiling_refuses_what_has_no_ceiling(value):
     with pytest.raises(ValueError, match="value must be a finite number > 0"):
         nice_ceiling(value)
+
+
+def test_a_chapter_figure_shows_itself_as_a_png_without_pyplot():
+    """A cell ending in ``fig`` shows a picture even where pyplot was never imported (chapters 07 and 08)."""
+    fig = new_figure(2)
+    png = fig._repr_png_()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1_000

@@ -15,6 +15,9 @@ Design (``../shared/DESIGN.md``, "The live training lab"): one thread steps the 
 sets an ``ipywidgets.Image``'s bytes and an ``HTML`` readout and never prints (output from a thread lands
 in whichever cell ran last). The buttons only set flags that the thread reads between chunks of steps,
 so play, pause, step and reset answer within a chunk (tens of milliseconds).
+
+Your own data: click the samples panel to add a point there (``ipyevents`` reports the click in the picture's
+pixels, :meth:`GANLab.point_at` turns them into data coordinates), or paste points, ``x, y`` per line.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import matplotlib
 import torch
+from ipyevents import Event
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
@@ -120,8 +124,8 @@ class GANLab:
                                             placeholder="x, y (one point per line)",
                                             layout=widgets.Layout(width="200px"))
         self.points_button = widgets.Button(description="train on these points")
-        self.points_box = widgets.VBox([widgets.HTML("<b>your points</b>, x, y per line:"), self.points_text,
-                                        self.points_button])
+        self.points_box = widgets.VBox([widgets.HTML("<b>your points</b>, x, y per line<br>(or click the samples "
+                                                     "panel):"), self.points_text, self.points_button])
         self.widget = widgets.VBox([
             widgets.HBox([self.controls[name] for name in ("data", "loss", "noise", "hidden", "steps")]),
             widgets.HBox([self.controls[name] for name in ("lr", "n_critic", "latent_dim", "seed")]),
@@ -147,6 +151,8 @@ class GANLab:
         self.step_button.on_click(lambda button: self.step())
         self.reset_button.on_click(lambda button: self.reset())
         self.points_button.on_click(lambda button: self.use_points(self.points_text.value))
+        self.clicks = Event(source=self.image, watched_events=["click"])  # a click on the picture draws a point
+        self.clicks.on_dom_event(self._on_click)
         self.render()
         self._thread = threading.Thread(target=self._work, name="gan-lab", daemon=True)
         self._thread.start()
@@ -201,6 +207,28 @@ class GANLab:
             self.reset()
         else:
             self.controls["data"].value = USER_POINTS  # its observer resets
+
+    def add_point(self, x: float, y: float) -> None:
+        """Add the point (x, y) to your points and train on them (the data switches to "points", reset)."""
+        points = torch.cat([self.points, torch.tensor([[float(x), float(y)]])])
+        self.use_points(format_points(points, decimals=3))
+
+    def point_at(self, pixel_x: float, pixel_y: float) -> tuple[float, float] | None:
+        """The data coordinates under a pixel of the picture (counted from its top left, in the PNG's own pixels),
+        if it lies in the samples panel; None elsewhere."""
+        height = self.figure.get_size_inches()[1] * self.figure.dpi
+        display = (float(pixel_x), height - float(pixel_y))  # matplotlib counts pixels from the bottom
+        with self._lock:  # the limits of the last picture drawn
+            samples = self.figure.axes[0]
+            if not samples.bbox.contains(*display):
+                return None
+            x, y = samples.transData.inverted().transform(display)
+        return float(x), float(y)
+
+    def _on_click(self, event: dict) -> None:
+        point = self.point_at(event["dataX"], event["dataY"]) if "dataX" in event else None
+        if point is not None:
+            self.add_point(*point)
 
     def close(self) -> None:
         """Stop the training thread (the lab no longer trains or redraws)."""
