@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import csv
+import html
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -353,3 +355,43 @@ def test_cli_defaults_are_the_sandbox_defaults() -> None:
     from course_utils.cli.grade import DEFAULT_LIMITS
 
     assert DEFAULT_LIMITS == asdict(Limits())
+
+
+def _feedback_text(out: Path) -> str:
+    """Every file under feedback/ as text, HTML tags removed (syntax highlighting splits code into spans)."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted((out / "feedback").rglob("*")) if p.is_file())
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def test_feedback_never_shows_the_hidden_tests(graded_course: Path, tmp_path: Path) -> None:
+    """Issue 13: the hidden test `assert double(-3) == -6` must appear in no file under feedback/, for a passing and
+    a failing student, while the visible test and a note that hidden tests ran do; --full-feedback (nbgrader's own
+    feedback) shows it, and switching rewrites the workspace's feedback."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "alice", answered(graded_course))
+    submit(subs, "bob", released(graded_course))  # the stub: every test fails
+    grade(graded_course, subs, out, FakeBackend())
+    feedback = _feedback_text(out)
+    assert len(list((out / "feedback").rglob("*.html"))) == 2
+    assert "double(-3)" not in feedback and "assert double(2) == 4" in feedback
+    assert "hidden tests ran here" in feedback and "NotImplementedError" in feedback
+    grade(graded_course, subs, out, FakeBackend(), full_feedback=True)
+    assert "double(-3)" in _feedback_text(out)  # nbgrader's default: what the hiding removes
+    grade(graded_course, subs, out, FakeBackend())
+    assert "double(-3)" not in _feedback_text(out)
+
+
+def test_hiding_keeps_the_visible_tests_and_the_failure_message() -> None:
+    from course_utils.instructor.autograde.hidden_tests import HIDDEN_NOTE, HideHiddenTests, hide_hidden_region
+
+    source = "check(a)\n    ### BEGIN HIDDEN TESTS\n    secret(b)\n    ### END HIDDEN TESTS\nafter(c)"
+    assert hide_hidden_region(source) == f"check(a)\n    {HIDDEN_NOTE}\nafter(c)"
+    assert hide_hidden_region("a\n### BEGIN HIDDEN TESTS\nsecret") == f"a\n{HIDDEN_NOTE}"  # left open: to the end
+    cell = nbformat.v4.new_code_cell(source)
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="b should be 3",
+                                           traceback=["----> 3 secret(b)", "AssertionError: b should be 3"])]
+    nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_code_cell("secret(d)")])
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    assert "secret" not in nb.cells[0].source and "secret" not in json.dumps(nb.cells[0].outputs)
+    assert nb.cells[0].outputs[0]["traceback"] == ["AssertionError: b should be 3"]
+    assert nb.cells[1].source == "secret(d)"  # no hidden region: untouched

@@ -57,6 +57,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"cell output kept per notebook (default {d.output_bytes / 2**20:g}M)")
     limits.add_argument("--file-size", type=byte_size, default=d.file_bytes, metavar="SIZE", dest="file_bytes",
                         help=f"largest file written, and size of /tmp (default {d.file_bytes / 2**20:g}M)")
+    parser.add_argument("--full-feedback", action="store_true",
+                        help="feedback as nbgrader writes it, hidden tests and tracebacks shown (default: each "
+                             "hidden region is one line saying hidden tests ran; errors show their message)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         run = grade_class(args.submissions, args.out, root=args.root, runner=runner, chapters=args.chapters,
-                          progress=_progress_bar(not args.no_progress), log=print)
+                          progress=_progress_bar(not args.no_progress), log=print, full_feedback=args.full_feedback)
     except GradeError as error:
         raise CommandFailed(str(error)) from None
     for item in run.unmapped:

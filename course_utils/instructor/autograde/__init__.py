@@ -106,6 +106,7 @@ def grade_class(
     chapters: Sequence[str] | None = None,
     progress: Callable[[int], Callable[[], None]] | None = None,
     log: Callable[[str], None] = lambda _: None,
+    full_feedback: bool = False,
 ) -> GradeRun:
     """Grade every submission under ``submissions`` into the workspace ``out`` (module docstring).
 
@@ -125,6 +126,9 @@ def grade_class(
         ``progress(total)`` returns a function called once per finished submission.
     log : callable
         Receives one-line messages for people.
+    full_feedback : bool
+        Keep nbgrader's feedback as it is, hidden tests and tracebacks shown; by default each hidden region is
+        one line saying that hidden tests ran, and errors show their message only (:mod:`.hidden_tests`).
 
     Returns
     -------
@@ -138,7 +142,7 @@ def grade_class(
         config = load_nbgrader_config(root)
         done, todo = _split_done(ws, collection, log)
         jobs = _execute(ws, runner, _prepare(ws, todo, config), progress, log)
-        rows, csv_path, report_path = _record(ws, collection, config, runner, log)
+        rows, csv_path, report_path = _record(ws, collection, config, runner, log, full_feedback)
     return GradeRun(out, collection, [j.submission.key for j in jobs], [s.key for s in done], rows, csv_path,
                     report_path)
 
@@ -183,14 +187,14 @@ def _execute(ws: Workspace, runner: Runner, jobs: list[Job], progress: Callable[
 
 
 def _record(ws: Workspace, collection: Collection, config: Config, runner: Runner,
-            log: Callable[[str], None]) -> tuple[list[dict], Path, Path]:
+            log: Callable[[str], None], full_feedback: bool) -> tuple[list[dict], Path, Path]:
     """Phase B, serial in this thread: gradebook, feedback, ``grades.csv``, ``report.html``."""
     started = time.monotonic()
     with warnings.catch_warnings():
         # nbgrader's gradebook API makes SQLAlchemy warn about autoflush; what it stores is right
         warnings.filterwarnings("ignore", module="nbgrader")
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        rows, results = record_all(ws, collection, config)
+        rows, results = record_all(ws, collection, config, full_feedback=full_feedback)
     csv_path = ws.out / "grades.csv"
     write_csv(csv_path, rows)
     report_path = write_report(ws.out / "report.html", rows, cell_scores(ws, results),

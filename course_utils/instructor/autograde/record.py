@@ -6,6 +6,7 @@ The gradebook (SQLite) has one writer, the thread that calls these functions.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import shutil
@@ -17,6 +18,7 @@ import nbformat
 from traitlets.config import Config
 
 from course_utils._io import atomic_write_text
+from course_utils.instructor.autograde.hidden_tests import HideHiddenTests
 from course_utils.instructor.autograde.results import (
     MISSING,
     RETRY_STATUSES,
@@ -38,12 +40,22 @@ from course_utils.instructor.submissions import Collection
 NBGRADER_CSV_KEYS = ("assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
                      "raw_score", "late_submission_penalty", "score", "max_score")
 EXTRA_CSV_KEYS = ("status", "note")
+FEEDBACK_MODE_FILE = ".mode"  # in OUT/feedback/: how the feedback there was written (hidden tests shown or not)
 CSV_KEYS = NBGRADER_CSV_KEYS + EXTRA_CSV_KEYS
 
 
-def record_all(ws: Workspace, collection: Collection, config: Config) -> tuple[list[dict], dict[tuple[str, str], dict]]:
-    """Every finished result into the gradebook and feedback (only what changed); the CSV rows and the results."""
+def record_all(ws: Workspace, collection: Collection, config: Config, *,
+               full_feedback: bool = False) -> tuple[list[dict], dict[tuple[str, str], dict]]:
+    """Every finished result into the gradebook and feedback (only what changed); the CSV rows and the results.
+
+    Feedback hides the hidden tests unless ``full_feedback`` (:mod:`.hidden_tests`); when the workspace's
+    feedback was written the other way, all of it is written again.
+    """
     results: dict[tuple[str, str], dict] = {}
+    feedback_settings = feedback_config(config, full=full_feedback)
+    stamp = ws.out / FEEDBACK_DIR / FEEDBACK_MODE_FILE
+    mode = "full" if full_feedback else "hidden tests hidden"
+    rewrite_feedback = not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() != mode
     for sub in collection.submissions:
         result = load_result(ws, sub.student, sub.chapter)
         if result is None:
@@ -57,8 +69,9 @@ def record_all(ws: Workspace, collection: Collection, config: Config) -> tuple[l
             continue
         if not graded.is_file() or graded.stat().st_mtime < executed.stat().st_mtime:
             save_grades(ws, result, config)
-        if not feedback.is_file() or feedback.stat().st_mtime < graded.stat().st_mtime:
-            write_feedback(ws, sub.student, sub.chapter, config)
+        if rewrite_feedback or not feedback.is_file() or feedback.stat().st_mtime < graded.stat().st_mtime:
+            write_feedback(ws, sub.student, sub.chapter, feedback_settings)
+    atomic_write_text(stamp, mode + "\n")
     return grade_rows(ws, results), results
 
 
@@ -134,8 +147,23 @@ def forget_grades(ws: Workspace, student: str, chapter: str) -> None:
         shutil.rmtree(ws.out / folder / student / chapter, ignore_errors=True)
 
 
+def feedback_config(config: Config, *, full: bool) -> Config:
+    """``config`` with :class:`HideHiddenTests` last in ``GenerateFeedback``'s preprocessors, unless ``full``."""
+    if full:
+        return config
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    hidden = copy.deepcopy(config)
+    if hidden.get("ClearHiddenTests"):  # the course's own delimiters, if it changed them
+        hidden.HideHiddenTests.merge({k: v for k, v in hidden.ClearHiddenTests.items() if k.endswith("delimeter")})
+    hidden.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
+    return hidden
+
+
 def write_feedback(ws: Workspace, student: str, chapter: str, config: Config) -> Path:
-    """nbgrader's ``GenerateFeedback`` for one graded submission: ``OUT/feedback/<student>/<chapter>/``."""
+    """nbgrader's ``GenerateFeedback`` for one graded submission: ``OUT/feedback/<student>/<chapter>/``
+    (``config`` from :func:`feedback_config`)."""
     from nbgrader.converters import GenerateFeedback
 
     try:
