@@ -174,7 +174,7 @@ def test_a_killed_run_keeps_what_finished(graded_course: Path, tmp_path: Path) -
     backend = FakeBackend()
     run = grade(graded_course, subs, out, backend, jobs=2)
     assert sorted(run.executed) == ["a3/ex", "a4/ex"] and len(backend.calls) == 2
-    assert len(read_rows(out)) == 4
+    assert sorted(s for s, c in read_rows(out) if c == "ex") == ["a1", "a2", "a3", "a4"]
 
 
 def test_concurrent_jobs_get_distinct_slots(graded_course: Path, tmp_path: Path) -> None:
@@ -314,7 +314,8 @@ def test_cli_refuses_to_grade_without_a_sandbox(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--memory", "lots", "not a size"), ("--jobs", "0", "must be at least 1"), ("--cell-timeout", "x", "not a number")])
+    ("--memory", "lots", "not a size"), ("--jobs", "0", "must be at least 1"), ("--cell-timeout", "x", "not a number"),
+    ("--due", "07_gans", "is not CHAPTER=WHEN"), ("--due", "07_gans=friday", "is not CHAPTER=WHEN")])
 def test_cli_rejects_bad_limits(option: str, value: str, message: str, tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Is a bad limit refused with one line naming it (exit 2)?"""
@@ -395,3 +396,141 @@ def test_hiding_keeps_the_visible_tests_and_the_failure_message() -> None:
     assert "secret" not in nb.cells[0].source and "secret" not in json.dumps(nb.cells[0].outputs)
     assert nb.cells[0].outputs[0]["traceback"] == ["AssertionError: b should be 3"]
     assert nb.cells[1].source == "secret(d)"  # no hidden region: untouched
+
+
+def test_batches_into_one_workspace_add_up(graded_course: Path, tmp_path: Path) -> None:
+    """Issue 13: a second batch (other students, another folder) keeps the first in grades.csv and the report; a
+    changed file is regraded; the run says what it added, regraded and kept."""
+    first, second, third, out = tmp_path / "first", tmp_path / "second", tmp_path / "third", tmp_path / "out"
+    submit(first, "alice", answered(graded_course))
+    grade(graded_course, first, out, FakeBackend())
+    submit(second, "bob", released(graded_course))
+    submit(second, "bob", answered(graded_course, "ex2"), "ex2")
+    messages: list[str] = []
+    run = grade(graded_course, second, out, FakeBackend(), log=messages.append)
+    rows = read_rows(out)
+    assert rows[("alice", "ex")]["score"] == "3.0" and rows[("alice", "ex")]["status"] == "ok"
+    assert rows[("bob", "ex")]["score"] == "0.0" and rows[("bob", "ex2")]["score"] == "3.0"
+    assert rows[("alice", "ex2")]["status"] == "missing"
+    assert run.earlier == ["alice/ex"] and sorted(run.executed) == ["bob/ex", "bob/ex2"] and run.regraded == []
+    assert "2 added, 0 regraded (changed files), 0 unchanged; 1 kept from earlier runs" in messages[-1]
+    assert "alice" in (out / "report.html").read_text(encoding="utf-8")
+    submit(third, "bob", answered(graded_course))  # bob hands ex in again, now answered
+    run = grade(graded_course, third, out, FakeBackend())
+    assert run.regraded == ["bob/ex"] and read_rows(out)[("bob", "ex")]["score"] == "3.0"
+    assert sorted(run.earlier) == ["alice/ex", "bob/ex2"] and len(read_rows(out)) == 4
+
+
+def test_the_report_lists_each_student_with_links_and_flags_edited_tests(graded_course: Path, tmp_path: Path) -> None:
+    """Issue 13: a sortable table of students with their score, the exercises they lost points on by grade_id and a
+    link to an existing feedback file; a test cell replaced by `pass` is restored and flagged for review."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "alice", answered(graded_course))
+    edited = released(graded_course)
+    for cell in edited.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = "pass"
+    submit(subs, "bob", edited)
+    grade(graded_course, subs, out, FakeBackend())
+    report = (out / "report.html").read_text(encoding="utf-8")
+    students = report.split("<h2 id='students'>")[1].split("<h2")[0]
+    assert "class='sortable'" in students and "<script>" in report
+    links = re.findall(r"href='([^']+)'", students)
+    assert links == ["feedback/alice/ex/ex.html", "feedback/bob/ex/ex.html"]
+    assert all((out / link).is_file() for link in links)
+    bob_row = next(r for r in students.split("<tr>") if "<td>bob</td>" in r)
+    assert "<td>ex_double_data_test, ex_double_test</td>" in bob_row  # the stub loses both, named by grade_id
+    flags = report.split("<h2 id='flags'>")[1]
+    assert "edited test cell" in flags and "ex_double_test" in flags and "alice" not in flags
+    assert "edited test cell" in read_rows(out)[("bob", "ex")]["note"]
+
+
+def test_a_zip_inside_the_submissions_folder_is_opened(graded_course: Path, tmp_path: Path) -> None:
+    """Issue 13: an LMS export zipped beside other submissions is unpacked (under OUT) and graded with them; a
+    broken zip is listed with the reason."""
+    import zipfile
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "alice", answered(graded_course))
+    with zipfile.ZipFile(subs / "canvas export.zip", "w") as zf:
+        zf.writestr("smithjane_101_9001_ex.ipynb", nbformat.writes(answered(graded_course)))
+    (subs / "broken.zip").write_bytes(b"not a zip")
+    run = grade(graded_course, subs, out, FakeBackend())
+    rows = read_rows(out)
+    assert rows[("alice", "ex")]["score"] == rows[("smithjane", "ex")]["score"] == "3.0"
+    assert [(u.path.name, "not a readable zip" in u.reason) for u in run.unmapped] == [("broken.zip", True)]
+    assert (out / "inbox-zips" / "canvas export" / "smithjane_101_9001_ex.ipynb").is_file()
+    assert sorted(run.skipped) == [] and grade(graded_course, subs, out, FakeBackend()).executed == []  # rerun: kept
+
+
+def test_late_submissions_get_nbgraders_late_penalty(tmp_path: Path) -> None:
+    """Issue 13: with a due date, Canvas's file time is the submission time and its LATE marker makes a submission
+    late even when the file time is not; nbgrader's LateSubmissionPlugin ("zero" here) then sets the score."""
+    import datetime as dt
+
+    root = make_course(tmp_path / "course", ("ex",))
+    with open(root / "nbgrader_config.py", "a", encoding="utf-8") as fh:
+        fh.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    release(root)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    due = dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC)
+    for name, when in [("smithjane_101_9001_ex.ipynb", due - dt.timedelta(hours=1)),
+                       ("doejohn_LATE_102_9002_ex.ipynb", due - dt.timedelta(hours=1)),
+                       ("leeann_103_9003_ex.ipynb", due + dt.timedelta(hours=2))]:
+        nbformat.write(answered(root), subs / name)
+        os.utime(subs / name, (when.timestamp(), when.timestamp()))
+    grade(root, subs, out, FakeBackend(), due_dates={"ex": due})
+    rows = read_rows(out)
+    assert rows[("smithjane", "ex")]["score"] == "3.0"
+    assert rows[("smithjane", "ex")]["timestamp"].startswith("2026-01-10 11")
+    assert rows[("doejohn", "ex")]["score"] == "0.0" and rows[("doejohn", "ex")]["late_submission_penalty"] == "3.0"
+    assert rows[("leeann", "ex")]["score"] == "0.0" and rows[("leeann", "ex")]["duedate"].startswith("2026-01-10 12")
+    grade(root, subs, out, FakeBackend(), due_dates={"ex": due + dt.timedelta(days=1)})  # an extension: regraded
+    assert read_rows(out)[("leeann", "ex")]["score"] == "3.0" and read_rows(out)[("doejohn", "ex")]["score"] == "0.0"
+    with pytest.raises(GradeError, match="due dates for chapters this workspace does not grade: nope"):
+        grade(root, subs, out, FakeBackend(), due_dates={"nope": due})
+
+
+def test_grades_csv_agrees_with_nbgrader_export(graded_course: Path, tmp_path: Path) -> None:
+    """Issue 13: nbgrader's own CSV export of the workspace's gradebook has the same rows and columns as grades.csv,
+    chapters nobody handed in and students whose file could not be graded included."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "alice", answered(graded_course))  # ex only: ex2 has no submission at all
+    (subs / "bob").mkdir()
+    (subs / "bob_ex.txt").write_text("my answers")  # a file that is not a notebook
+    grade(graded_course, subs, out, FakeBackend())
+    exported = tmp_path / "export.csv"
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        CsvExportPlugin(to=str(exported)).export(gb)
+    with open(exported, newline="", encoding="utf-8") as fh:
+        theirs = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(fh)}
+    ours = read_rows(out)
+    assert set(theirs) == set(ours) == {(s, c) for s in ("alice", "bob") for c in ("ex", "ex2")}
+    for key, row in theirs.items():
+        assert {k: ours[key][k] for k in row} == row, key
+    assert ours[("bob", "ex")]["status"] == "not-a-notebook" and ours[("alice", "ex2")]["status"] == "missing"
+
+
+def test_a_score_changed_in_the_formgrader_reaches_grades_csv_and_the_feedback(graded_course: Path,
+                                                                               tmp_path: Path) -> None:
+    """Issue 13, manual review: a manual score set in the gradebook (what Formgrader does) is in grades.csv and the
+    feedback after the same command runs again; with nothing changed, a rerun writes no feedback."""
+    from nbgrader.api import Gradebook
+
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    submit(subs, "bob", released(graded_course))  # the stub: 0 points
+    grade(graded_course, subs, out, FakeBackend())
+    feedback = out / "feedback" / "bob" / "ex" / "ex.html"
+    written = feedback.stat().st_mtime_ns
+    grade(graded_course, subs, out, FakeBackend())
+    assert feedback.stat().st_mtime_ns == written  # unchanged class: the feedback is kept
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        gb.find_grade("ex_double_test", "ex", "ex", "bob").manual_score = 1.5
+        gb.db.commit()
+    grade(graded_course, subs, out, FakeBackend())
+    assert read_rows(out)[("bob", "ex")]["score"] == "1.5"
+    assert feedback.stat().st_mtime_ns != written and "1.5" in _feedback_text(out)

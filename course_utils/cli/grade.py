@@ -13,6 +13,7 @@ student code unless ``--unsafe`` is given.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -57,10 +58,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"cell output kept per notebook (default {d.output_bytes / 2**20:g}M)")
     limits.add_argument("--file-size", type=byte_size, default=d.file_bytes, metavar="SIZE", dest="file_bytes",
                         help=f"largest file written, and size of /tmp (default {d.file_bytes / 2**20:g}M)")
+    parser.add_argument("--due", action="append", default=None, metavar="CHAPTER=WHEN", type=due_date,
+                        help="the chapter's due date, e.g. 07_gans=2026-12-01T23:59 (UTC unless it ends in +HH:MM); "
+                             "late submissions get nbgrader's late penalty (LateSubmissionPlugin in "
+                             "nbgrader_config.py); repeat for more chapters")
     parser.add_argument("--full-feedback", action="store_true",
                         help="feedback as nbgrader writes it, hidden tests and tracebacks shown (default: each "
                              "hidden region is one line saying hidden tests ran; errors show their message)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def due_date(text: str) -> tuple[str, dt.datetime]:
+    """``CHAPTER=WHEN`` (ISO 8601, UTC when it names no offset) as (chapter, aware datetime)."""
+    chapter, sep, when = text.partition("=")
+    try:
+        if not (sep and chapter.strip()):
+            raise ValueError
+        parsed = dt.datetime.fromisoformat(when.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not CHAPTER=WHEN, e.g. 07_gans=2026-12-01T23:59 "
+                                         "(UTC unless it ends in +HH:MM)") from None
+    return chapter.strip(), parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _progress_bar(enabled: bool):
@@ -122,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         run = grade_class(args.submissions, args.out, root=args.root, runner=runner, chapters=args.chapters,
-                          progress=_progress_bar(not args.no_progress), log=print, full_feedback=args.full_feedback)
+                          progress=_progress_bar(not args.no_progress), log=print, full_feedback=args.full_feedback,
+                          due_dates=dict(args.due or []))
     except GradeError as error:
         raise CommandFailed(str(error)) from None
     for item in run.unmapped:

@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 
@@ -40,6 +41,9 @@ FLAG_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"\bctypes\b", "writes raw memory"),
 )
 _COMPILED = tuple((re.compile(p), p, why) for p, why in FLAG_PATTERNS)
+# Rows without a feedback file: no submission, or one that could not run (results.UNGRADABLE_STATUSES).
+MISSING_OR_UNGRADED = frozenset({"missing", "invalid-notebook", "wrong-chapter", "not-a-notebook", "no-notebook",
+                                 "sandbox-error"})
 
 
 def _code_sources(path: Path) -> set[str]:
@@ -79,6 +83,36 @@ def scan_flags(nb: nbformat.NotebookNode, released: Path | None = None) -> list[
                     flags.append({"cell": index, "grade_id": meta.get("grade_id", ""), "pattern": regex.search(
                         line).group(0), "why": why, "line": line.strip()[:160]})
                     break
+    return flags
+
+
+def edited_test_cells(nb: nbformat.NotebookNode, released: Path) -> list[dict]:
+    """The released test cells that the submission changed or deleted, as flags (:func:`scan_flags`' form).
+
+    Grading restores every test cell from the gradebook, so the score is safe either way; a flag still tells
+    the instructor that the student rewrote (or removed) a test, e.g. replaced it with ``pass``.
+    """
+    if not released.is_file():
+        return []
+    shipped = {c.metadata.get("nbgrader", {}).get("grade_id"): (i, c.source.strip())
+               for i, c in enumerate(nbformat.read(released, as_version=4).cells)
+               if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.get("nbgrader", {}).get("solution")}
+    submitted = {}
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if isinstance(meta, dict) and meta.get("grade_id") in shipped:
+            source = cell.get("source", "")
+            submitted[meta["grade_id"]] = (index, ("".join(source) if isinstance(source, list) else source).strip())
+    flags = []
+    for grade_id, (index, source) in shipped.items():
+        if grade_id not in submitted:
+            flags.append({"cell": index, "grade_id": grade_id, "pattern": "deleted test cell",
+                          "why": "the student's notebook has no such test cell (restored before grading)", "line": ""})
+        elif submitted[grade_id][1] != source:
+            first = (submitted[grade_id][1].splitlines() or [""])[0]
+            flags.append({"cell": submitted[grade_id][0], "grade_id": grade_id, "pattern": "edited test cell",
+                          "why": "the student changed this test cell (the release's was restored before grading)",
+                          "line": first[:160]})
     return flags
 
 
@@ -144,8 +178,10 @@ _PAGE_HEAD = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading r
 
 def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mapping[str, Sequence[float]]],
                   points: Mapping[str, Mapping[str, float]], results: Mapping[tuple[str, str], dict],
-                  unmapped: Sequence, isolation: str = "") -> str:
-    """The report as an HTML string (see the module docstring); ``isolation`` describes this run's sandbox."""
+                  unmapped: Sequence, isolation: str = "",
+                  per_student: Mapping[tuple[str, str], Mapping[str, float]] | None = None) -> str:
+    """The report as an HTML string (see the module docstring); ``isolation`` describes this run's sandbox;
+    ``per_student`` maps (student, chapter) to each test cell's score, for the students' table."""
     parts = [_PAGE_HEAD, "<h1>Grading report</h1>", *_isolation(results, isolation)]
     parts.append("<h2 id='summary'>Summary</h2>")
     parts.append(_table(("chapter", "submitted", "missing", "mean score", "max score", "not ok"), _summary(rows)))
@@ -153,6 +189,8 @@ def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mappin
     parts.append("<h2 id='hardest'>Exercises most students fail</h2>")
     hard = [(c, g, f"{frac:.0%}", n) for c, g, frac, n in hardest_exercises(scores, points)]
     parts.append(_table(("chapter", "exercise (grade_id)", "without full points", "submissions"), hard))
+
+    parts += _students_section(rows, per_student or {}, points)
 
     parts.append("<h2 id='distributions'>Score distribution of each exercise</h2>")
     for chapter in sorted(scores):
@@ -203,13 +241,49 @@ def _flags_section(results: Mapping[tuple[str, str], dict]) -> list[str]:
     flagged = [(s, c, f["grade_id"] or f"cell {f['cell']}", f["pattern"], f["why"], f["line"])
                for (s, c), result in sorted(results.items()) for f in result.get("flags", [])]
     return ["<h2 id='flags'>Flags for review (not part of the score)</h2>",
-            "<p>Answer cells that mention something a test inside the same kernel cannot defend against. "
-            "Most are innocent; read the cell before deciding.</p>",
+            "<p>Answer cells that mention something a test inside the same kernel cannot defend against, and test "
+            "cells the student edited or deleted (restored before grading, so the score is the tests'). Most are "
+            "innocent; read the cell before deciding.</p>",
             _table(("student", "chapter", "cell", "word", "why it matters", "line"), flagged) if flagged
             else "<p>None.</p>"]
 
 
-def write_report(path: Path, rows, scores, points, results, unmapped, isolation: str = "") -> Path:
+def write_report(path: Path, rows, scores, points, results, unmapped, isolation: str = "",
+                 per_student=None) -> Path:
     """Write :func:`render_report` to ``path`` atomically; return ``path``."""
-    atomic_write_text(path, render_report(rows, scores, points, results, unmapped, isolation))
+    atomic_write_text(path, render_report(rows, scores, points, results, unmapped, isolation, per_student))
     return path
+
+
+# A click on a column's header sorts the students' table by it (numbers as numbers), again to reverse.
+_SORT_SCRIPT = """<script>
+document.querySelectorAll('table.sortable th').forEach((th, column) => th.addEventListener('click', () => {
+  const body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
+  const key = r => { const t = r.cells[column].dataset.sort ?? r.cells[column].innerText;
+                     return isNaN(parseFloat(t)) ? t : parseFloat(t); };
+  const up = th.dataset.up !== '1'; th.dataset.up = up ? '1' : '0';
+  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (up ? 1 : -1));
+  rows.forEach(r => body.appendChild(r));
+}));
+</script>"""
+
+
+def _students_section(rows: Sequence[Mapping[str, str]], per_student: Mapping[tuple[str, str], Mapping[str, float]],
+                      points: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """One row per student and chapter: score, status, the exercises without full points (by grade_id), and a
+    link to the feedback file; a click on a header sorts by that column."""
+    header = ("student", "chapter", "score", "max", "status", "exercises without full points", "feedback")
+    body = []
+    for row in sorted(rows, key=lambda r: (r["student_id"], r["assignment"])):
+        student, chapter = row["student_id"], row["assignment"]
+        cells = per_student.get((student, chapter), {})
+        short = [g for g, score in sorted(cells.items()) if score < points.get(chapter, {}).get(g, 0.0)]
+        link = (f"<a href='feedback/{quote(student)}/{quote(chapter)}/{quote(chapter)}.html'>feedback</a>"
+                if row["status"] not in MISSING_OR_UNGRADED else "")
+        values = [html.escape(v) for v in (student, chapter, row["score"], row["max_score"], row["status"],
+                                           ", ".join(short))]
+        body.append("<tr>" + "".join(f"<td>{v}</td>" for v in values) + f"<td>{link}</td></tr>")
+    head = "".join(f"<th title='sort'>{html.escape(h)}</th>" for h in header)
+    return ["<h2 id='students'>Students</h2>", "<p>Click a column's name to sort by it.</p>",
+            f"<table class='sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+            _SORT_SCRIPT]

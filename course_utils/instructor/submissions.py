@@ -32,6 +32,8 @@ as superseded. Files that are not notebooks but name a student and a chapter bec
 that is reported as "not a notebook"; ``.ipynb_checkpoints``, ``__MACOSX`` and ``.DS_Store`` are
 skipped silently.
 
+A ``.zip`` inside the folder (an LMS export put beside other files) is unpacked and read the same way.
+
 Nothing here writes to the submissions; a zip is unpacked into a folder the caller names.
 """
 
@@ -54,7 +56,7 @@ TIMESTAMP_FILE = "timestamp.txt"
 # A zip may not unpack to more than this (a zip bomb stops here, with a message).
 MAX_UNZIPPED_BYTES = 4 * 2**30
 
-CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9]+?)(?:_LATE)?_(?P<uid>\d+)_(?P<fid>\d+)_(?P<file>.+)$", re.IGNORECASE)
+CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9]+?)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<fid>\d+)_(?P<file>.+)$", re.IGNORECASE)
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assign(?:submission|feedback)_[a-z]+_(?P<file>.*)$")
 
 
@@ -73,11 +75,14 @@ class Submission:
     layout : str
         ``"nbgrader"``, ``"canvas"``, ``"moodle"`` or ``"flat"``.
     timestamp : str or None
-        The submission time from ``timestamp.txt``, when there is one.
+        The submission time: ``timestamp.txt`` (nbgrader's layout), or the file's modification time in an LMS
+        export (Canvas and Moodle keep the submission time in their zip), in UTC; None for other files.
     order : tuple
         Sort key among several files of one student and chapter: the largest is graded.
     note : str
         How the mapping was made when it was not by name (e.g. from the notebook's grade_ids).
+    late : bool
+        The LMS marked it late (Canvas's ``_LATE`` in the file name).
     """
 
     student: str
@@ -89,6 +94,7 @@ class Submission:
     order: tuple = ()
     note: str = ""
     uid: str = field(default="", compare=False)
+    late: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -250,6 +256,14 @@ def _read_timestamp(folder: Path) -> str | None:
         return None
 
 
+def _file_time(path: Path) -> str | None:
+    """The file's modification time as nbgrader writes timestamps (UTC, ISO 8601), or None if unreadable."""
+    import datetime as dt
+
+    stamp = _mtime(path)
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat() if stamp > 0 else None
+
+
 def _mtime(path: Path) -> float:
     try:
         return path.stat().st_mtime
@@ -314,7 +328,7 @@ class _Finder:
                 continue
             extras = tuple((p, str(p.relative_to(notebook.parent))) for p in others
                            if p.parent == notebook.parent or notebook.parent in p.parents)
-            self.found.append(Submission(student, chapter, notebook, extras, "moodle", None,
+            self.found.append(Submission(student, chapter, notebook, extras, "moodle", _file_time(notebook),
                                          (_mtime(notebook),), note, uid))
         if not notebooks:
             self.loose_files(others, student, uid, "moodle")
@@ -325,7 +339,18 @@ class _Finder:
             if chapter is None:
                 self.unmapped.append(Unmapped(path, "not a notebook and names no chapter"))
             else:
-                self.found.append(Submission(student, chapter, path, (), layout, None, (_mtime(path),), uid=uid))
+                self.found.append(Submission(student, chapter, path, (), layout, _file_time(path), (_mtime(path),),
+                                             uid=uid))
+
+    def zip_file(self, archive: Path, dest: Path) -> None:
+        """An export zipped inside the submissions folder: unpacked into ``dest`` and walked like the folder."""
+        try:
+            inner = find_submissions(unpack_zip(archive, dest), self.chapters, self.grade_ids)
+        except ValueError as error:
+            self.unmapped.append(Unmapped(archive, str(error)))
+            return
+        self.found += inner.submissions
+        self.unmapped += inner.unmapped
 
     def flat_file(self, path: Path) -> None:
         canvas = CANVAS.match(path.name)
@@ -356,13 +381,16 @@ class _Finder:
                                               f"<student>_{chapter}.ipynb"))
                 return
             student = student_slug(student)
-        self.found.append(Submission(student, chapter, path, (), layout, None, order, note, uid))
+        stamp = _file_time(path) if layout in ("canvas", "moodle") else None
+        self.found.append(Submission(student, chapter, path, (), layout, stamp, order, note, uid,
+                                     late=bool(canvas and canvas["late"])))
 
 
 def find_submissions(
     folder: str | os.PathLike[str],
     chapters: Sequence[str],
     grade_ids: Mapping[str, frozenset[str]] | None = None,
+    unpack_into: str | os.PathLike[str] | None = None,
 ) -> Collection:
     """Map every file under ``folder`` to a student and chapter (rules in the module docstring).
 
@@ -374,6 +402,9 @@ def find_submissions(
         The known assignment ids.
     grade_ids : mapping of str to frozenset of str, optional
         Each chapter's grade_ids, to map a notebook whose name names no chapter by its content.
+    unpack_into : path-like, optional
+        Where a ``.zip`` lying in ``folder`` (an LMS export beside other files) is unpacked, into a folder named
+        after it, and walked like a top-level zip. Without it such a zip is a file that names no chapter.
 
     Returns
     -------
@@ -392,6 +423,8 @@ def find_submissions(
             else:
                 finder.unmapped.append(Unmapped(entry, "a folder that is neither <student>/<chapter>/ "
                                                 "(nbgrader) nor <Name>_<id>_assignsubmission_file_ (Moodle)"))
+        elif entry.is_file() and entry.suffix.lower() == ".zip" and unpack_into is not None:
+            finder.zip_file(entry, Path(unpack_into) / entry.stem)
         elif entry.is_file():
             finder.flat_file(entry)
     return _resolve(finder.found, finder.unmapped)

@@ -1,9 +1,9 @@
 """Grade a class: nbgrader's autograding, with each submission executed in a sandbox.
 
 ``course grade SUBMISSIONS --out OUT`` (see :func:`grade_class`) builds an nbgrader course directory
-under ``OUT`` that an instructor can also open with nbgrader's formgrader::
+under ``OUT`` that an instructor can also open with nbgrader's formgrader (JupyterLab started in OUT)::
 
-    OUT/nbgrader_config.py           db_url and folder names, for `nbgrader formgrader` run in OUT
+    OUT/nbgrader_config.py           db_url and folder names, for the formgrader and `nbgrader export` in OUT
     OUT/gradebook.db                 the gradebook (one SQLite file, written only by the parent)
     OUT/solutions/, OUT/chapters/    copies of the graded chapters' sources and releases
     OUT/submitted/<student>/<ch>/    copies of the submissions (the originals are only ever read)
@@ -40,18 +40,27 @@ The modules, each importing only those before it: :mod:`.workspace` (the folder,
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from traitlets.config import Config
 
 from course_utils.instructor.autograde.execute import Runner, mark_unrun_tests
-from course_utils.instructor.autograde.record import CSV_KEYS, cell_scores, max_points, record_all, write_csv
+from course_utils.instructor.autograde.record import (
+    CSV_KEYS,
+    cell_scores,
+    max_points,
+    record_all,
+    set_due_dates,
+    student_cell_scores,
+    write_csv,
+)
 from course_utils.instructor.autograde.restore import Job, prepare
 from course_utils.instructor.autograde.results import (
     EXECUTION_STATUSES,
@@ -59,10 +68,12 @@ from course_utils.instructor.autograde.results import (
     RETRY_STATUSES,
     UNGRADABLE_STATUSES,
     is_done,
+    load_result,
     record_execution,
     record_result,
 )
 from course_utils.instructor.autograde.workspace import (
+    ZIPS_DIR,
     GradeError,
     Workspace,
     locate_submissions,
@@ -81,10 +92,12 @@ class GradeRun:
     out: Path
     collection: Collection
     executed: list[str]  # keys ("student/chapter") run in the sandbox during this call
-    skipped: list[str]  # keys already graded by an earlier call
+    skipped: list[str]  # keys of this SUBMISSIONS already graded by an earlier call (same bytes): kept
     rows: list[dict]
     csv_path: Path
     report_path: Path
+    regraded: list[str] = field(default_factory=list)  # keys of executed that replaced an earlier result
+    earlier: list[str] = field(default_factory=list)  # keys graded by earlier runs from other SUBMISSIONS: kept
 
     @property
     def unmapped(self) -> list[Unmapped]:
@@ -107,6 +120,7 @@ def grade_class(
     progress: Callable[[int], Callable[[], None]] | None = None,
     log: Callable[[str], None] = lambda _: None,
     full_feedback: bool = False,
+    due_dates: Mapping[str, dt.datetime] | None = None,
 ) -> GradeRun:
     """Grade every submission under ``submissions`` into the workspace ``out`` (module docstring).
 
@@ -129,6 +143,9 @@ def grade_class(
     full_feedback : bool
         Keep nbgrader's feedback as it is, hidden tests and tracebacks shown; by default each hidden region is
         one line saying that hidden tests ran, and errors show their message only (:mod:`.hidden_tests`).
+    due_dates : mapping of str to datetime, optional
+        Chapter -> due date (aware, or naive meaning UTC), stored in the gradebook so that nbgrader's late
+        penalty (``LateSubmissionPlugin`` in ``nbgrader_config.py``) applies to the submission times.
 
     Returns
     -------
@@ -138,13 +155,29 @@ def grade_class(
     with workspace_lock(out):
         ws = open_workspace(root, out, chapters)
         folder = locate_submissions(Path(submissions), out)
-        collection = find_submissions(folder, ws.chapters, {c: ws.grade_ids[c] for c in ws.chapters})
+        collection = find_submissions(folder, ws.chapters, {c: ws.grade_ids[c] for c in ws.chapters},
+                                      unpack_into=out / ZIPS_DIR)
         config = load_nbgrader_config(root)
+        unknown = sorted(set(due_dates or {}) - set(ws.chapters))
+        if unknown:
+            raise GradeError(f"due dates for chapters this workspace does not grade: {', '.join(unknown)} "
+                             f"(chapters: {', '.join(ws.chapters)})")
+        new_dates = set_due_dates(ws, {c: _utc_naive(d) for c, d in (due_dates or {}).items()})
         done, todo = _split_done(ws, collection, log)
+        regraded = [s.key for s in todo if load_result(ws, s.student, s.chapter) is not None]
         jobs = _execute(ws, runner, _prepare(ws, todo, config), progress, log)
-        rows, csv_path, report_path = _record(ws, collection, config, runner, log, full_feedback)
+        rows, csv_path, report_path = _record(ws, collection, config, runner, log, full_feedback, new_dates)
+    this_batch = {s.key for s in collection.submissions}
+    earlier = sorted({f"{r['student_id']}/{r['assignment']}" for r in rows if r["status"] != MISSING} - this_batch)
+    log(f"this run: {len(todo) - len(regraded)} added, {len(regraded)} regraded (changed files), {len(done)} "
+        f"unchanged; {len(earlier)} kept from earlier runs; grades.csv and the report cover all of them")
     return GradeRun(out, collection, [j.submission.key for j in jobs], [s.key for s in done], rows, csv_path,
-                    report_path)
+                    report_path, regraded, earlier)
+
+
+def _utc_naive(when: dt.datetime) -> dt.datetime:
+    """nbgrader's gradebook stores naive UTC datetimes."""
+    return when.astimezone(dt.UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 def _split_done(ws: Workspace, collection: Collection,
@@ -186,20 +219,22 @@ def _execute(ws: Workspace, runner: Runner, jobs: list[Job], progress: Callable[
     return jobs
 
 
-def _record(ws: Workspace, collection: Collection, config: Config, runner: Runner,
-            log: Callable[[str], None], full_feedback: bool) -> tuple[list[dict], Path, Path]:
+def _record(ws: Workspace, collection: Collection, config: Config, runner: Runner, log: Callable[[str], None],
+            full_feedback: bool, regrade_chapters: Sequence[str]) -> tuple[list[dict], Path, Path]:
     """Phase B, serial in this thread: gradebook, feedback, ``grades.csv``, ``report.html``."""
     started = time.monotonic()
     with warnings.catch_warnings():
         # nbgrader's gradebook API makes SQLAlchemy warn about autoflush; what it stores is right
         warnings.filterwarnings("ignore", module="nbgrader")
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        rows, results = record_all(ws, collection, config, full_feedback=full_feedback)
+        rows, results = record_all(ws, collection, config, full_feedback=full_feedback,
+                                   regrade_chapters=regrade_chapters)
     csv_path = ws.out / "grades.csv"
     write_csv(csv_path, rows)
-    report_path = write_report(ws.out / "report.html", rows, cell_scores(ws, results),
+    per_student = student_cell_scores(ws, results)
+    report_path = write_report(ws.out / "report.html", rows, cell_scores(per_student),
                                max_points(ws, sorted({c for _, c in results})), results, collection.unmapped,
-                               runner.backend.describe())
+                               runner.backend.describe(), per_student)
     log(f"recorded grades, feedback and the report in {time.monotonic() - started:.1f} s")
     return rows, csv_path, report_path
 

@@ -9,6 +9,7 @@ import contextlib
 import copy
 import csv
 import io
+import json
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +31,8 @@ from course_utils.instructor.autograde.workspace import (
     AUTOGRADED_DIR,
     EXECUTED_FILE,
     FEEDBACK_DIR,
+    RESULT_FILE,
+    WORK_DIR,
     GradeError,
     Workspace,
 )
@@ -41,16 +44,19 @@ NBGRADER_CSV_KEYS = ("assignment", "duedate", "timestamp", "student_id", "last_n
                      "raw_score", "late_submission_penalty", "score", "max_score")
 EXTRA_CSV_KEYS = ("status", "note")
 FEEDBACK_MODE_FILE = ".mode"  # in OUT/feedback/: how the feedback there was written (hidden tests shown or not)
+FEEDBACK_SCORES_FILE = "feedback-scores.json"  # in OUT/work/<student>/<chapter>/: the scores its feedback shows
 CSV_KEYS = NBGRADER_CSV_KEYS + EXTRA_CSV_KEYS
 
 
-def record_all(ws: Workspace, collection: Collection, config: Config, *,
-               full_feedback: bool = False) -> tuple[list[dict], dict[tuple[str, str], dict]]:
+def record_all(ws: Workspace, collection: Collection, config: Config, *, full_feedback: bool = False,
+               regrade_chapters: Iterable[str] = ()) -> tuple[list[dict], dict[tuple[str, str], dict]]:
     """Every finished result into the gradebook and feedback (only what changed); the CSV rows and the results.
 
     Feedback hides the hidden tests unless ``full_feedback`` (:mod:`.hidden_tests`); when the workspace's
-    feedback was written the other way, all of it is written again.
+    feedback was written the other way, all of it is written again. The scores of ``regrade_chapters`` (whose due
+    date changed) are saved again, so that their late penalties follow the new date.
     """
+    regrade_chapters = set(regrade_chapters)
     results: dict[tuple[str, str], dict] = {}
     feedback_settings = feedback_config(config, full=full_feedback)
     stamp = ws.out / FEEDBACK_DIR / FEEDBACK_MODE_FILE
@@ -63,16 +69,73 @@ def record_all(ws: Workspace, collection: Collection, config: Config, *,
         results[(sub.student, sub.chapter)] = result
         executed = ws.work(sub.student, sub.chapter) / EXECUTED_FILE
         graded = ws.out / AUTOGRADED_DIR / sub.student / sub.chapter / f"{sub.chapter}.ipynb"
-        feedback = ws.out / FEEDBACK_DIR / sub.student / sub.chapter / f"{sub.chapter}.html"
         if result["status"] in UNGRADABLE_STATUSES or result["status"] in RETRY_STATUSES:
-            forget_grades(ws, sub.student, sub.chapter)
+            forget_grades(ws, sub.student, sub.chapter)  # the student stays: nbgrader's export lists their 0
             continue
-        if not graded.is_file() or graded.stat().st_mtime < executed.stat().st_mtime:
+        stale = not graded.is_file() or graded.stat().st_mtime < executed.stat().st_mtime
+        if stale or sub.chapter in regrade_chapters:
             save_grades(ws, result, config)
-        if rewrite_feedback or not feedback.is_file() or feedback.stat().st_mtime < graded.stat().st_mtime:
-            write_feedback(ws, sub.student, sub.chapter, feedback_settings)
+        _refresh_feedback(ws, sub.student, sub.chapter, feedback_settings, force=rewrite_feedback)
+    earlier = earlier_results(ws, {(sub.student, sub.chapter) for sub in collection.submissions})
+    for (student, chapter), result in sorted(earlier.items()):
+        if is_scored(result) and chapter in regrade_chapters:
+            save_grades(ws, result, config)
+        if is_scored(result):
+            _refresh_feedback(ws, student, chapter, feedback_settings, force=rewrite_feedback)
+    results.update(earlier)
     atomic_write_text(stamp, mode + "\n")
     return grade_rows(ws, results), results
+
+
+def _refresh_feedback(ws: Workspace, student: str, chapter: str, config: Config, *, force: bool) -> None:
+    """Write the feedback unless it exists and shows the gradebook's scores as they are now: a score changed by
+    hand in the formgrader, or a late penalty, writes it again."""
+    feedback = ws.out / FEEDBACK_DIR / student / chapter / f"{chapter}.html"
+    graded = ws.out / AUTOGRADED_DIR / student / chapter / f"{chapter}.ipynb"
+    stamp = ws.work(student, chapter) / FEEDBACK_SCORES_FILE
+    scores = json.dumps(_gradebook_scores(ws, student, chapter), sort_keys=True)
+    shown = stamp.read_text(encoding="utf-8") if stamp.is_file() else None
+    outdated = not feedback.is_file() or feedback.stat().st_mtime < graded.stat().st_mtime
+    if force or outdated or shown != scores:
+        write_feedback(ws, student, chapter, config)
+        atomic_write_text(stamp, scores)
+
+
+def _gradebook_scores(ws: Workspace, student: str, chapter: str) -> dict:
+    """What a feedback file shows of the gradebook: each cell's auto and manual score and comment, the penalty."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(ws.db_url) as gb:
+        try:
+            submission = gb.find_submission(chapter, student)
+        except MissingEntry:
+            return {}
+        cells = {f"{nb.name}/{grade.name}": [grade.auto_score, grade.manual_score, grade.extra_credit]
+                 for nb in submission.notebooks for grade in nb.grades}
+        comments = {f"{nb.name}/{c.name}": [c.auto_comment, c.manual_comment] for nb in submission.notebooks
+                    for c in nb.comments}
+        return {"cells": cells, "comments": comments, "penalty": submission.late_submission_penalty,
+                "timestamp": str(submission.timestamp)}
+
+
+def earlier_results(ws: Workspace, this_batch: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The results of submissions that earlier runs graded into this workspace and this run's SUBMISSIONS do not
+    hold (earlier batches: late work, another LMS export), so that ``grades.csv`` and the report cover them all."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    found = {}
+    with Gradebook(ws.db_url) as gb:
+        for path in sorted((ws.out / WORK_DIR).glob(f"*/*/{RESULT_FILE}")):
+            key = (path.parent.parent.name, path.parent.name)
+            result = load_result(ws, *key)
+            if key in this_batch or result is None:
+                continue
+            try:
+                gb.find_assignment(key[1])  # a chapter the gradebook knows (its rows need its max score)
+            except MissingEntry:
+                continue
+            found[key] = result
+    return found
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,7 +170,7 @@ def save_grades(ws: Workspace, result: dict, config: Config) -> None:
     )
 
     student, chapter = result["student"], result["chapter"]
-    _add_submission(ws, student, chapter, result.get("timestamp"))
+    _add_submission(ws, student, chapter, result.get("timestamp"), bool(result.get("late")))
     nb = nbformat.read(ws.work(student, chapter) / EXECUTED_FILE, as_version=4)
     resources = {"nbgrader": {"notebook": chapter, "assignment": chapter, "student": student,
                               "db_url": ws.db_url}}
@@ -123,13 +186,22 @@ def save_grades(ws: Workspace, result: dict, config: Config) -> None:
         atomic_write_text(dest / "timestamp.txt", result["timestamp"] + "\n")
 
 
-def _add_submission(ws: Workspace, student: str, chapter: str, timestamp: str | None) -> None:
-    """Make sure the gradebook has the student and the submission (with its time, when readable)."""
+def _add_submission(ws: Workspace, student: str, chapter: str, timestamp: str | None, late: bool = False) -> None:
+    """Make sure the gradebook has the student and the submission (with its time, when readable).
+
+    A submission the LMS marked late whose time is not after the due date (a file time that is not the
+    submission's) gets the due date plus one second: late, so that nbgrader's late penalty applies.
+    """
+    import datetime as dt
+
     from nbgrader.api import Gradebook
 
     with Gradebook(ws.db_url) as gb:
         gb.update_or_create_student(student)
         parsed = _parse_timestamp(timestamp)
+        due = gb.find_assignment(chapter).duedate
+        if late and due is not None and (parsed is None or parsed <= due):
+            parsed = due + dt.timedelta(seconds=1)
         if parsed is not None:
             gb.update_or_create_submission(chapter, student, timestamp=parsed)
         else:
@@ -137,10 +209,12 @@ def _add_submission(ws: Workspace, student: str, chapter: str, timestamp: str | 
 
 
 def forget_grades(ws: Workspace, student: str, chapter: str) -> None:
-    """Remove a submission from the gradebook (it became ungradable on a resubmission)."""
+    """Remove a submission from the gradebook (it cannot be scored, or became ungradable on a resubmission); the
+    student is kept (and added if new), so that their row is in ``nbgrader export`` too."""
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(ws.db_url) as gb:
+        gb.update_or_create_student(student)
         with contextlib.suppress(MissingEntry):
             gb.remove_submission(chapter, student)
     for folder in (AUTOGRADED_DIR, FEEDBACK_DIR):
@@ -186,18 +260,20 @@ def _csv_value(value) -> str:
 
 
 def grade_rows(ws: Workspace, results: Mapping[tuple[str, str], dict]) -> list[dict]:
-    """One row per (student, chapter) over the students and chapters seen, in nbgrader's CSV format.
+    """One row per (student, chapter) over the gradebook's students and chapters, in nbgrader's CSV format:
+    its columns agree with ``nbgrader export`` run in the workspace.
 
     Scores come from the gradebook for executed submissions; a submission that could not be run
-    scores 0 with its status and reason; a student without a submission for a chapter that others
-    submitted gets nbgrader's 0 row with status ``missing``.
+    scores 0 with its status and reason; a student without a submission for a chapter gets nbgrader's
+    0 row with status ``missing``.
     """
     from nbgrader.api import Gradebook
 
-    students = sorted({s for s, _ in results})
-    chapters = sorted({c for _, c in results})
     rows = []
     with Gradebook(ws.db_url) as gb:
+        # every student and chapter of the gradebook, as `nbgrader export` lists them, so that the two agree
+        students = sorted({s for s, _ in results} | {student.id for student in gb.students})
+        chapters = sorted({c for _, c in results} | {assignment.name for assignment in gb.assignments})
         for chapter in chapters:
             assignment = gb.find_assignment(chapter)
             for student in students:
@@ -252,23 +328,32 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, str]]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def cell_scores(ws: Workspace, results: Mapping[tuple[str, str], dict]) -> dict[str, dict[str, list[float]]]:
-    """chapter -> grade_id -> the scores of every graded submission (ungradable ones score 0)."""
+def student_cell_scores(ws: Workspace,
+                        results: Mapping[tuple[str, str], dict]) -> dict[tuple[str, str], dict[str, float]]:
+    """(student, chapter) -> grade_id -> that submission's score on the test cell (ungradable ones score 0)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    out: dict[str, dict[str, list[float]]] = {}
+    out: dict[tuple[str, str], dict[str, float]] = {}
     with Gradebook(ws.db_url) as gb:
         for (student, chapter), result in sorted(results.items()):
-            assignment = gb.find_assignment(chapter)
-            per_cell = out.setdefault(chapter, {})
-            for notebook in assignment.notebooks:
+            per_cell = out.setdefault((student, chapter), {})
+            for notebook in gb.find_assignment(chapter).notebooks:
                 for grade_cell in notebook.grade_cells:
                     score = 0.0
                     if is_scored(result):
                         with contextlib.suppress(MissingEntry):
                             grade = gb.find_grade(grade_cell.name, notebook.name, chapter, student)
                             score = float(grade.score or 0.0)
-                    per_cell.setdefault(grade_cell.name, []).append(score)
+                    per_cell[grade_cell.name] = score
+    return out
+
+
+def cell_scores(per_student: Mapping[tuple[str, str], Mapping[str, float]]) -> dict[str, dict[str, list[float]]]:
+    """chapter -> grade_id -> the scores of every graded submission, from :func:`student_cell_scores`."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for (_, chapter), per_cell in sorted(per_student.items()):
+        for grade_id, score in per_cell.items():
+            out.setdefault(chapter, {}).setdefault(grade_id, []).append(score)
     return out
 
 
@@ -282,3 +367,17 @@ def max_points(ws: Workspace, chapters: Iterable[str]) -> dict[str, dict[str, fl
             out[chapter] = {cell.name: float(cell.max_score) for nb in gb.find_assignment(chapter).notebooks
                             for cell in nb.grade_cells}
     return out
+
+
+def set_due_dates(ws: Workspace, due_dates: Mapping[str, object]) -> list[str]:
+    """Give each chapter of ``due_dates`` (chapter -> naive-UTC datetime) its due date in the gradebook; return
+    the chapters whose date changed (their grades are saved again)."""
+    from nbgrader.api import Gradebook
+
+    changed = []
+    with Gradebook(ws.db_url) as gb:
+        for chapter, due in sorted(due_dates.items()):
+            if gb.find_assignment(chapter).duedate != due:
+                gb.update_or_create_assignment(chapter, duedate=due)
+                changed.append(chapter)
+    return changed

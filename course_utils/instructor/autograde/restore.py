@@ -19,7 +19,7 @@ from nbgrader.preprocessors import OverwriteCells
 from traitlets.config import Config
 
 from course_utils.instructor.autograde.workspace import Workspace, sha256_of
-from course_utils.instructor.class_report import scan_flags
+from course_utils.instructor.class_report import edited_test_cells, scan_flags
 from course_utils.instructor.nbgrader_run import captured_log
 from course_utils.instructor.submissions import Submission
 
@@ -131,7 +131,7 @@ def prepare(ws: Workspace, sub: Submission, config: Config) -> Job | dict:
     copied = copy_submission(ws, sub)
     digest = sha256_of(copied)
     base = {"student": sub.student, "chapter": sub.chapter, "source": str(sub.path), "sha256": digest,
-            "layout": sub.layout, "timestamp": sub.timestamp, "mapping": sub.note}
+            "layout": sub.layout, "timestamp": sub.timestamp, "late": sub.late, "mapping": sub.note}
     if not sub.path.is_file():
         return base | {"status": "no-notebook", "message": sub.note or "no notebook submitted"}
     if sub.path.suffix.lower() != ".ipynb":
@@ -144,7 +144,8 @@ def prepare(ws: Workspace, sub: Submission, config: Config) -> Job | dict:
     if others:
         return base | {"status": "wrong-chapter",
                        "message": f"this is the notebook of {', '.join(others)}, submitted for {sub.chapter}"}
-    flags = scan_flags(nb, ws.released(sub.chapter) / f"{sub.chapter}.ipynb")
+    released = ws.released(sub.chapter) / f"{sub.chapter}.ipynb"
+    flags = scan_flags(nb, released) + edited_test_cells(nb, released)
     try:
         nb = sanitize(nb, ws, sub, config)
     except Exception as error:  # nbgrader refuses malformed nbgrader metadata

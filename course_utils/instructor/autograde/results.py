@@ -38,7 +38,7 @@ def record_execution(ws: Workspace, job: Job, nb: nbformat.NotebookNode, status:
     work = ws.work(sub.student, sub.chapter)
     atomic_write_text(work / EXECUTED_FILE, nbformat.writes(nb))
     result = {"student": sub.student, "chapter": sub.chapter, "source": str(sub.path), "sha256": job.sha256,
-              "layout": sub.layout, "timestamp": sub.timestamp, "mapping": sub.note, "status": status,
+              "layout": sub.layout, "timestamp": sub.timestamp, "late": sub.late, "mapping": sub.note, "status": status,
               "message": message, "seconds": round(seconds, 3), "backend": backend_name, "flags": job.flags,
               "not_run": unrun}
     atomic_write_text(work / RESULT_FILE, json.dumps(result, indent=1, sort_keys=True) + "\n")

@@ -26,6 +26,7 @@ from course_utils.instructor.submissions import unpack_zip
 
 WORK_DIR, SUBMITTED_DIR, AUTOGRADED_DIR, FEEDBACK_DIR = "work", "submitted", "autograded", "feedback"
 INBOX_DIR = "inbox"  # an unpacked zip of submissions
+ZIPS_DIR = "inbox-zips"  # the zips found inside SUBMISSIONS, each unpacked into a folder named after it
 RESULT_FILE, EXECUTED_FILE = "result.json", "executed.ipynb"
 WORKSPACE_FILE, LOCK_FILE = "workspace.json", ".grading.lock"
 
@@ -162,11 +163,13 @@ def _source_digest(folder: Path) -> str:
 
 
 def _write_formgrader_config(out: Path) -> None:
-    """Write ``OUT/nbgrader_config.py`` (once), so that ``nbgrader formgrader`` run in OUT finds everything."""
+    """Write ``OUT/nbgrader_config.py`` (once), so that nbgrader's formgrader (JupyterLab started in OUT, then
+    Nbgrader → Formgrader) and ``nbgrader export`` run in OUT find everything."""
     if (out / CONFIG_FILE).is_file():
         return
     atomic_write_text(out / CONFIG_FILE, (
-        "# Written by `course grade`: run `nbgrader formgrader` (or `nbgrader export`) in this folder.\n"
+        "# Written by `course grade`: start `jupyter lab` in this folder, then Nbgrader -> Formgrader\n"
+        "# (manual review); `nbgrader export` run here gives the scores of grades.csv.\n"
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(out)!r}\n"
         f"c.CourseDirectory.source_directory = {SOURCE_DIR!r}\n"

@@ -313,6 +313,12 @@ async def run(nb, *, cwd: str, cell_timeout: float, deadline_at: float, notebook
     return worst, "; ".join(text for _, text in events)
 
 
+def _cell_name(cell, index: int) -> str:
+    """A cell as an instructor finds it: its grade_id when it has one, and its position counted from 1."""
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"cell {grade_id!r} (cell {index + 1})" if grade_id else f"cell {index + 1}"
+
+
 async def _run_cells(client, nb, cwd, cell_timeout, end, notebook_timeout, emit, events, reap) -> None:
     """The cell loop of `run`: appends (status, text) to ``events``; KernelStartFailed ends it."""
     count = 0
@@ -332,21 +338,21 @@ async def _run_cells(client, nb, cwd, cell_timeout, end, notebook_timeout, emit,
             if monotonic() >= end - 0.5:
                 cell.outputs.append(error_output(
                     "NotebookTimeout", f"the notebook ran past its {notebook_timeout:g} s limit during this cell"))
-                events.append(("notebook-timeout", f"the notebook ran past its limit in cell {index + 1}"))
+                events.append(("notebook-timeout", f"the notebook ran past its limit in {_cell_name(cell, index)}"))
                 emit({"cell": index, "execution_count": count, "outputs": cell.outputs})
                 break
             kept = await _stopped_after_interrupt(client, min(INTERRUPT_GRACE, cell_timeout))
             how = "interrupted" if kept else "interrupted, then the kernel was restarted"
             cell.outputs.append(error_output(
                 "CellTimeout", f"this cell ran longer than {cell_timeout:g} s and was stopped ({how})"))
-            events.append(("cell-timeout", f"cell {index + 1} ran past {cell_timeout:g} s ({how})"))
+            events.append(("cell-timeout", f"{_cell_name(cell, index)} ran past {cell_timeout:g} s ({how})"))
             restart = not kept
         except DeadKernelError:
             reason = _exit_reason(client)
             cell.outputs.append(error_output("KernelDied", (
                 f"the kernel died{reason} while running this cell; it was restarted, "
                 "so later cells run without anything defined before")))
-            events.append(("kernel-died", f"the kernel died{reason} in cell {index + 1} (restarted)"))
+            events.append(("kernel-died", f"the kernel died{reason} in {_cell_name(cell, index)} (restarted)"))
             restart = True
         note = client.truncation_note(index)
         if note is not None:
