@@ -11,6 +11,9 @@ feedback, report), and the table gives wall seconds, seconds per graded notebook
 minute, and each row's speed-up over the first. Grading is CPU-bound: expect a speed-up close to
 min(jobs, free cores); on a machine shared with other work, less.
 
+Last, the same command runs again on the unchanged class (what a rerun costs: nothing to execute, the CSV, the
+report and any feedback whose scores changed).
+
 Without bubblewrap the benchmark stops with the sandbox's message; --unsafe measures unisolated runs.
 """
 
@@ -87,6 +90,12 @@ def main() -> int:
             assert graded == n, f"{n - graded} notebook(s) not graded: {run.status_counts()}"
             first = first or wall
             print(f"{jobs:>4}  {wall:>8.1f}  {wall / n:>12.2f}  {60 * n / wall:>15.1f}  {first / wall:>7.2f}x")
+        started = time.perf_counter()  # the same command again on an unchanged class: nothing to execute
+        run = grade_class(tmp / "submissions", tmp / f"out-jobs{args.jobs[-1]}", root=REPO,
+                          runner=Runner(backend, limits, jobs=args.jobs[-1]), chapters=args.chapters)
+        assert not run.executed, f"a rerun of an unchanged class executed {len(run.executed)} notebook(s)"
+        print(f"rerun of the unchanged class (jobs {args.jobs[-1]}): {time.perf_counter() - started:.1f} s wall, "
+              "nothing executed")
     return 0
 
 

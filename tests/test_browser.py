@@ -764,3 +764,49 @@ def test_the_gan_lab_trains_while_the_notebook_answers(browser, lab, tmp_path):
             deadline.check("waiting for the clicked point in the points box", debug_log(page_log))
             time.sleep(0.1)
         page.screenshot(path=tmp_path / "gan-lab.png")
+
+
+@pytest.fixture(scope="module")
+def grading_folder(tmp_path_factory) -> Path:
+    """A `course grade` output folder: a tiny course, two students, graded with the fake sandbox."""
+    from conftest import make_course
+    from test_autograde import FakeBackend, answered, grade, released, submit
+
+    from course_utils.instructor.release import release
+
+    base = tmp_path_factory.mktemp("grading")
+    root = make_course(base / "course", ("ex",))
+    release(root)
+    submit(base / "subs", "alice", answered(root))
+    submit(base / "subs", "bob", released(root))
+    grade(root, base / "subs", base / "out", FakeBackend())
+    return base / "out"
+
+
+def test_manual_review_as_the_readme_says(browser, grading_folder, tmp_path_factory, tmp_path):
+    """Issue 13: JupyterLab started in the output folder, then Nbgrader -> Formgrader: does it show the graded
+    chapter with its two submissions (the README's manual-review steps, done in a browser)?"""
+    server = LabServer(grading_folder, tmp_path_factory.mktemp("grading_home"))
+    server.start()
+    deadline = Deadline(CASE_BUDGET_S, "the formgrader")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{server.base}/lab?token={server.token}", timeout=deadline.ms(60))
+        assert "Formgrader" in menu_labels(page, "Nbgrader", deadline)
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*Nbgrader\s*$")).click(timeout=deadline.ms(10))
+        page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^\s*Formgrader\s*$")).click(
+            timeout=deadline.ms(10))
+        frame = page.frame_locator("iframe").first
+        name = frame.locator("td a", has_text=re.compile(r"^\s*ex\s*$")).first  # the chapter's row in the table
+        name.wait_for(timeout=deadline.ms(60))
+        cells = [text.strip() for text in name.locator("xpath=ancestor::tr").locator("td").all_inner_texts()]
+        assert "2" in cells, f"the formgrader's row for ex: {cells} (expected 2 submissions)"
+        page.screenshot(path=tmp_path / "formgrader.png")
+    except BaseException:
+        page.screenshot(path=tmp_path / "formgrader-failure.png")
+        print(f"screenshot: {tmp_path / 'formgrader-failure.png'}\n" + server.log_tail(2000))
+        raise
+    finally:
+        context.close()
+        server.stop()
