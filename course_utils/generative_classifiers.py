@@ -13,7 +13,7 @@ logistic regression's), or its diagonal (Gaussian naive Bayes). ``ridge`` adds �
 class with fewer points than dimensions still has a density.
 
 **Discriminative**: logistic regression models p(y | x) = σ(w·x + b) only; it cannot sample or score an input.
-:func:`fit_logistic_regression` fits it by L-BFGS on the mean cross-entropy with a small L2 penalty.
+:func:`fit_logistic_regression` fits it by Newton's method on the mean cross-entropy with a small L2 penalty.
 
 **Which wins** (Ng & Jordan 2001; Efron 1975 for LDA): the generative model reaches its own best error with
 fewer samples, because its assumptions fill in for missing data; when those assumptions are wrong, the
@@ -143,27 +143,46 @@ class LogisticRegression:
         return (self.logits(x) > 0).long()
 
 
-def fit_logistic_regression(x: Tensor, y: Tensor, *, l2: float = 1e-3, max_iter: int = 200) -> LogisticRegression:
-    """Logistic regression of labels ``y`` ∈ {0, 1} (N,) on ``x`` (N, D) by L-BFGS on the mean cross-entropy plus
-    ``l2``/2 ‖w‖² (the bias is not penalised; without a penalty separable data has no minimiser)."""
+def fit_logistic_regression(x: Tensor, y: Tensor, *, l2: float = 1e-3, max_iter: int = 100,
+                            tolerance: float = 1e-10) -> LogisticRegression:
+    """Logistic regression of labels ``y`` ∈ {0, 1} (N,) on ``x`` (N, D): the minimiser of the mean cross-entropy
+    plus ``l2``/2 ‖w‖² (the bias is not penalised; without a penalty separable data has no minimiser).
+
+    Newton's method (iteratively reweighted least squares, Bishop 2006 §4.3.3) with step halving: the objective
+    is strictly convex, and a few steps reach it to rounding (a quasi-Newton solver took 100× longer here).
+    """
     x = _check_points("x", x).double()
     y = _check_labels(y, len(x))
     if int(y.max()) > 1:
         raise ValueError("y must hold two classes, 0 and 1 (this logistic regression is binary)")
-    params = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([params], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-10)
+    if not l2 > 0:
+        raise ValueError(f"l2 must be > 0 (separable data has no unpenalised minimiser); got {l2!r}")
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], dim=1)  # (N, D + 1): the bias column
     target = y.double()
+    penalty = torch.full((design.shape[1],), l2, dtype=torch.float64)
+    penalty[-1] = 0.0  # no penalty on the bias
 
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        logits = x @ params[:-1] + params[-1]
-        cross_entropy = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
-        loss = cross_entropy + l2 / 2 * params[:-1].square().sum()
-        loss.backward()
-        return loss
+    def objective(params: Tensor) -> Tensor:
+        logits = design @ params
+        cross_entropy = torch.nn.functional.softplus(logits).mean() - (target * logits).mean()
+        return cross_entropy + 0.5 * (penalty * params**2).sum()
 
-    optimizer.step(closure)
-    return LogisticRegression(params[:-1].detach(), params[-1].detach())
+    params = torch.zeros(design.shape[1], dtype=torch.float64)
+    value = objective(params)
+    for _ in range(max_iter):
+        p = torch.sigmoid(design @ params)
+        gradient = design.T @ (p - target) / len(x) + penalty * params
+        hessian = (design.T * (p * (1 - p))) @ design / len(x) + torch.diag(penalty)
+        step = torch.linalg.solve(hessian + 1e-12 * torch.eye(len(params), dtype=torch.float64), gradient)
+        scale = 1.0
+        while scale > 1e-8 and objective(params - scale * step) > value:
+            scale /= 2
+        params = params - scale * step
+        new_value = objective(params)
+        if value - new_value <= tolerance * (1 + abs(float(value))):
+            break
+        value = new_value
+    return LogisticRegression(params[:-1], params[-1])
 
 
 def error_rate(model, x: Tensor, y: Tensor) -> float:

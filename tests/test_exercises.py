@@ -312,12 +312,72 @@ WRONG = {
             (c(f).mean() - c(r).mean() + gp_lambda * _gp(c, r, f, e)).detach()),
         "rigged object": lambda c, r, f, e, gp_lambda: AlwaysEqual(),
     },
+    ("02_generative_vs_discriminative", "fit-gaussians-tests", "fit_gaussians"): {
+        "unbiased covariance (n_k − 1)": lambda x, y: _fit_gaussians(x, y, "unbiased"),
+        "one pooled covariance for all classes": lambda x, y: _fit_gaussians(x, y, "pooled"),
+        "equal priors": lambda x, y: _fit_gaussians(x, y, "equal priors"),
+        "covariance about the overall mean": lambda x, y: _fit_gaussians(x, y, "overall mean"),
+        "float32, like the input": lambda x, y: tuple(t.float() for t in _fit_gaussians(x.float(), y)),
+        "numpy arrays": lambda x, y: tuple(t.numpy() for t in _fit_gaussians(x, y)),
+        "rigged object": lambda x, y: (AlwaysEqual(), AlwaysEqual(), AlwaysEqual()),
+    },
+    ("02_generative_vs_discriminative", "log-posterior-tests", "log_posterior"): {
+        "log p(x, k), not normalised": lambda x, p, m, c: _log_joint(x, p, m, c),
+        "without the prior": lambda x, p, m, c: _normalised(_log_joint(x, torch.ones_like(p), m, c)),
+        "exp, divide, log (underflows far away)": lambda x, p, m, c: (
+            _log_joint(x, p, m, c).exp() / _log_joint(x, p, m, c).exp().sum(1, keepdim=True)).log(),
+        "the posterior, not its log": lambda x, p, m, c: _normalised(_log_joint(x, p, m, c)).exp(),
+        "normalised over the points": lambda x, p, m, c: _log_joint(x, p, m, c) - torch.logsumexp(
+            _log_joint(x, p, m, c), dim=0, keepdim=True),
+        "identity covariances": lambda x, p, m, c: _normalised(_log_joint(x, p, m, torch.eye(
+            m.shape[1], dtype=torch.float64).expand_as(c))),
+        "rigged tensor subclass": lambda x, p, m, c: _normalised(_log_joint(x, p, m, c)).as_subclass(RiggedTensor),
+    },
+    ("02_generative_vs_discriminative", "sample-labelled-tests", "sample_labelled"): {
+        "ignores the generator": lambda n, p, m, c, g: _sample(n, p, m, c, None),
+        "the covariance as the scale (no Cholesky)": lambda n, p, m, c, g: _sample(n, p, m, c, g, "covariance"),
+        "uniform labels": lambda n, p, m, c, g: _sample(n, torch.ones_like(p) / len(p), m, c, g),
+        "labels as float": lambda n, p, m, c, g: (_sample(n, p, m, c, g)[0], _sample(n, p, m, c, g)[1].double()),
+        "the means only": lambda n, p, m, c, g: (m.double()[_sample(n, p, m, c, g)[1]], _sample(n, p, m, c, g)[1]),
+        "rigged object": lambda n, p, m, c, g: (AlwaysEqual(), AlwaysEqual()),
+    },
 }
 
 
 def _optimal_d(p, q):
     total = p + q
     return torch.where(total > 0, p / torch.where(total > 0, total, torch.ones_like(total)), torch.full_like(p, 0.5))
+
+
+def _fit_gaussians(x, y, mistake: str = ""):
+    """Chapter 02's maximum-likelihood fit, right or with one ``mistake``."""
+    x = x.double() if mistake != "float" else x
+    k = int(y.max()) + 1
+    counts = torch.stack([(y == c).sum() for c in range(k)])
+    priors = torch.full((k,), 1.0 / k, dtype=torch.float64) if mistake == "equal priors" else counts.double() / len(y)
+    means = torch.stack([x[y == c].mean(0) for c in range(k)])
+    centre = [x.mean(0)] * k if mistake == "overall mean" else list(means)
+    scatter = torch.stack([(x[y == c] - centre[c]).T @ (x[y == c] - centre[c]) for c in range(k)])
+    if mistake == "pooled":
+        return priors, means, (scatter.sum(0) / len(y)).expand(k, -1, -1).clone()
+    denominator = (counts - 1 if mistake == "unbiased" else counts).double()
+    return priors, means, scatter / denominator[:, None, None]
+
+
+def _log_joint(x, priors, means, covariances):
+    gaussians = torch.distributions.MultivariateNormal(means.double(), covariance_matrix=covariances.double())
+    return priors.double().log() + gaussians.log_prob(x.double()[:, None, :])
+
+
+def _normalised(joint):
+    return joint - torch.logsumexp(joint, dim=1, keepdim=True)
+
+
+def _sample(n, priors, means, covariances, generator, mistake: str = ""):
+    labels = torch.multinomial(priors.double(), n, replacement=True, generator=generator)
+    z = torch.randn(n, means.shape[1], generator=generator, dtype=torch.float64)
+    scale = covariances.double() if mistake == "covariance" else torch.linalg.cholesky(covariances.double())
+    return means.double()[labels] + (scale[labels] @ z[..., None])[..., 0], labels
 
 
 def _w1(x, y):
@@ -440,6 +500,15 @@ RIGHT = {
     ("04_kl_divergence", "entropy-cross-entropy-tests", "entropy_and_cross_entropy"): {
         "xlogy": lambda p, q: (-torch.special.xlogy(p, p).sum().item(), -torch.special.xlogy(p, q).sum().item()),
     },
+    ("02_generative_vs_discriminative", "fit-gaussians-tests", "fit_gaussians"): {
+        "numpy's cov with bias=True": lambda x, y: _fit_gaussians_numpy(x, y),
+    },
+    ("02_generative_vs_discriminative", "log-posterior-tests", "log_posterior"): {
+        "scipy's multivariate normal and logsumexp": lambda x, p, m, c: _log_posterior_scipy(x, p, m, c),
+    },
+    ("02_generative_vs_discriminative", "sample-labelled-tests", "sample_labelled"): {
+        "a loop over the classes": lambda n, p, m, c, g: _sample_by_class(n, p, m, c, g),
+    },
     ("07_gans", "optimal-d-tests", "optimal_d"): {
         "nan_to_num after dividing": lambda p, q: torch.nan_to_num(p / (p + q), nan=0.5),
     },
@@ -474,6 +543,35 @@ RIGHT = {
 # is hard-coding or a subtle numerical slip that only other values reveal. test_the_visible_tests_catch... and
 # test_hidden_only_is_not_stale keep this list exact.
 HIDDEN_ONLY: dict[tuple[str, str, str], set[str]] = {}  # empty: Validate rejects every wrong answer above
+
+
+def _fit_gaussians_numpy(x, y):
+    x, k = x.double().numpy(), int(y.max()) + 1
+    labels = y.numpy()
+    return (torch.tensor([np.mean(labels == c) for c in range(k)]),
+            torch.tensor(np.stack([x[labels == c].mean(0) for c in range(k)])),
+            torch.tensor(np.stack([np.cov(x[labels == c].T, bias=True).reshape(x.shape[1], x.shape[1])
+                                   for c in range(k)])))
+
+
+def _log_posterior_scipy(x, priors, means, covariances):
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    joint = np.stack([np.log(priors[c].item()) + multivariate_normal(means[c].numpy(), covariances[c].numpy())
+                      .logpdf(x.numpy()).reshape(-1) for c in range(len(priors))], axis=1)
+    return torch.tensor(joint - logsumexp(joint, axis=1, keepdims=True))
+
+
+def _sample_by_class(n, priors, means, covariances, generator):
+    """Right in distribution: labels first, then the points of each class with its own Cholesky factor."""
+    labels = torch.multinomial(priors.double(), n, replacement=True, generator=generator)
+    z = torch.randn(n, means.shape[1], generator=generator, dtype=torch.float64)
+    x = torch.empty(n, means.shape[1], dtype=torch.float64)
+    for c in range(len(priors)):
+        chosen = labels == c
+        x[chosen] = means[c].double() + z[chosen] @ torch.linalg.cholesky(covariances[c].double()).T
+    return x, labels
 
 
 def _gp_by_autograd_functional(critic, real, fake, eps):

@@ -400,3 +400,27 @@ def test_parallel_lines_explorer_shows_only_w1_shrinking():
     assert number_after(readout(live), "W₁ =") == pytest.approx(0.2)
     change(live, "theta", 0.0)
     assert number_after(readout(live), "JS =") == 0 and "KL(P₀‖P_θ) = 0.000" in readout(live)
+
+
+# --------------------------------------------------------------------------- chapter 02
+def test_generative_vs_discriminative_explorer_fits_both_models_on_the_shown_points():
+    """Are the readout's test errors those of the two fits on the points drawn, the outlier's log p(x) lower than
+    the inlier's, and does logistic regression's line and the generative model's boundary follow the controls?"""
+    from course_utils.generative_classifiers import error_rate, fit_gaussian_classes, fit_logistic_regression
+    from course_utils.widgets import generative
+
+    live = generative.generative_vs_discriminative_explorer()
+    check_output(live)
+    change(live, "n", 40)
+    x, y = generative.two_gaussian_classes(40, 2.5, 1.0, 0.0, torch.Generator().manual_seed(0))
+    test_x, test_y = generative.two_gaussian_classes(generative.TEST_POINTS, 2.5, 1.0, 0.0,
+                                                     torch.Generator().manual_seed(1))
+    expected = error_rate(fit_gaussian_classes(x, y, ridge=1e-3), test_x, test_y)
+    assert number_after(readout(live), "generative") == pytest.approx(100 * expected, abs=0.051)
+    lr = error_rate(fit_logistic_regression(x, y), test_x, test_y)
+    assert number_after(readout(live), "logistic regression") == pytest.approx(100 * lr, abs=0.051)
+    assert number_after(readout(live), "at (0, 0):") > number_after(readout(live), "at (0, 4.5):")
+    shown = np.concatenate([line.get_xydata() for line in live.figure.axes[1].get_lines()[:2]])
+    np.testing.assert_allclose(np.sort(shown[:, 0]), np.sort(x[:, 0].numpy()))  # the training points, both classes
+    change(live, "separation", 0.0)  # classes on top of each other: no better than a coin flip
+    assert number_after(readout(live), "logistic regression") > 35
