@@ -101,11 +101,13 @@ def test_same_seed_gives_the_same_numbers_twice(loss: str) -> None:
     assert h3.losses != h1.losses  # and the seed matters
 
 
-@pytest.mark.parametrize("kind", ["wgan-gp", "wgan", "vae", "classifier"])
+@pytest.mark.parametrize("kind", ["wgan-gp", "wgan", "gan-ema", "vae", "classifier"])
 def test_resume_gives_the_numbers_of_an_uninterrupted_run(kind: str, tmp_path: Path) -> None:
     """Do N steps, a checkpoint and N more give exactly what 2N steps in one go give? (N a multiple of
     eval_every: a run also evaluates at its last step, so an N-step History holds one extra row.)"""
-    if kind == "vae":
+    if kind == "gan-ema":  # the average of G's weights is saved and restored too
+        config, run = tiny_gan("gan", steps=16, eval_every=4, ema=0.9), train_gan_models
+    elif kind == "vae":
         config, run = tiny_vae(steps=16, eval_every=4), train_vae_models
     elif kind == "classifier":
         config, run = ClassifierConfig(steps=16, eval_every=4, log_every=1, hidden=32), train_classifier_models
@@ -354,9 +356,9 @@ def test_best_preset_is_a_tuned_nonsaturating_gan() -> None:
     """Is preset("best") the non-saturating GAN with a larger lr decayed to 0, batch 512 and rejection
     sampling, while the "gan" and "wgan-gp" presets keep their published settings?"""
     best = GANConfig.preset("best", "grid")
-    assert (best.loss, best.lr, best.lr_decay, best.batch_size, best.steps, best.drs_quantile, best.pack) == \
-        ("gan", 1e-3, 0.5, 512, 6_000, 0.2, 1)
-    assert (GANConfig.preset("best", "ring").steps, GANConfig.preset("best", "ring").lr) == (4_000, 5e-4)
+    assert (best.loss, best.lr, best.lr_decay, best.batch_size, best.steps, best.drs_quantile, best.pack,
+            best.ema) == ("gan", 1e-3, 0.15, 512, 6_000, 0.2, 1, 0.0)
+    assert (GANConfig.preset("best", "ring").steps, GANConfig.preset("best", "ring").lr) == (4_000, 1e-3)
     assert GANConfig.preset("best", "ring", steps=10, drs_quantile=None).drs_quantile is None  # overrides win
     plain = GANConfig.preset("gan", "grid")
     assert (plain.lr, plain.lr_decay, plain.drs_quantile, plain.batch_size) == (2e-4, 0.0, None, 256)
@@ -417,6 +419,55 @@ def test_lazy_r1_runs_on_every_kth_critic_update_of_the_first_steps(monkeypatch:
     grid, ring = GANConfig.preset("best", "grid"), GANConfig.preset("best", "ring")
     assert (grid.r1_gamma, grid.r1_every, grid.r1_until) == (ring.r1_gamma, ring.r1_every, ring.r1_until) == \
         (0.1, 4, 0.5)
+
+
+# ============================================================================ the moving average of G's weights
+def test_ema_is_the_closed_form_average_of_the_generators_iterates_and_is_what_samples() -> None:
+    """With ema = β, is models["generator"] β^T θ_0 + Σ_t (1 − β) β^(T−t) θ_t over the trained generator's
+    iterates θ_t (models["raw_generator"]), is the training itself untouched (the losses and the trained
+    weights of ema=0), and does the average draw the samples?"""
+    beta, steps = 0.8, 6
+    config = tiny_gan("gan", steps=steps, ema=beta, eval_every=steps)
+    iterates = [params({"g": train_gan_models(replace(config, steps=0), device="cpu", progress=False)[1]
+                        ["raw_generator"]})]  # θ_0
+
+    def record(step, history, models) -> None:
+        iterates.append(params({"g": models["raw_generator"]}))
+
+    history, models = train_gan_models(config, device="cpu", progress=False, callback=record, callback_every=1)
+    assert set(models) == {"generator", "critic", "raw_generator"} and len(iterates) == steps + 1
+    expected = {key: beta ** steps * iterates[0][key] + sum((1 - beta) * beta ** (steps - t) * iterates[t][key]
+                                                            for t in range(1, steps + 1)) for key in iterates[0]}
+    got = params({"g": models["generator"]})
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(got["g.net.0.weight"], iterates[-1]["g.net.0.weight"])
+    plain_history, plain = train_gan_models(replace(config, ema=0.0), device="cpu", progress=False)
+    assert set(plain) == {"generator", "critic"}  # ema=0: no average, the trained G samples (as before)
+    assert_same(params({"g": plain["generator"]}), params({"g": models["raw_generator"]}))
+    assert_same(params({"d": plain["critic"]}), params({"d": models["critic"]}))
+    assert history.losses == plain_history.losses
+    rng = torch.Generator().manual_seed(1)
+    sampled = T.sample_gan(models, config, 100, rng=rng)  # what the History, course train and bench score
+    assert torch.equal(sampled, T.generate(models["generator"], 100, rng=rng.manual_seed(1)))
+    assert not torch.equal(sampled, T.generate(models["raw_generator"], 100, rng=rng.manual_seed(1)))
+
+
+def test_a_session_with_ema_advanced_in_chunks_ends_where_train_gan_ends() -> None:
+    config = tiny_gan("gan", steps=12, ema=0.9, eval_every=4)
+    history, models = train_gan_models(config, device="cpu", progress=False)
+    session = T.Session(config, device="cpu")
+    while not session.finished:
+        session.advance(5)
+    assert as_json(session.history) == as_json(history)
+    assert_same(params(session.models), params(models))
+
+
+def test_ema_is_validated() -> None:
+    for bad in (-0.1, 1.0, 1.5, float("nan"), True, "0.9", None):
+        with pytest.raises(ValueError, match=r"ema must be a number in \[0, 1\): the decay of G's weight average"):
+            GANConfig(ema=bad)
+    assert GANConfig().ema == 0.0 and GANConfig(ema=0.999).ema == 0.999
 
 
 def test_a_misspelt_option_is_named_with_the_options_there_are() -> None:

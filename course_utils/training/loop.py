@@ -28,6 +28,7 @@ its loop), then one ``_*_run`` per kind of model (its models, its step, its eval
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from course_utils.training.steps import (
     classifier_step,
     gan_critic_step,
     gan_generator_step,
+    update_ema,
     vae_step,
 )
 
@@ -105,7 +107,9 @@ def train_gan(config: GANConfig, data: Tensor | None = None, **options: Unpack[T
 
 def train_gan_models(config: GANConfig, data: Tensor | None = None,
                      **options: Unpack[TrainOptions]) -> tuple[History, dict[str, nn.Module]]:
-    """:func:`train_gan`, returning ``(history, {"generator": G, "critic": D})``."""
+    """:func:`train_gan`, returning ``(history, {"generator": G, "critic": D})``; with ``config.ema > 0``, G is
+    the moving average of the generator's weights, and the generator the optimizer trained is added as
+    ``"raw_generator"``."""
     return _train("train_gan_models", _gan_run, GANConfig, config, data, options)
 
 
@@ -248,14 +252,22 @@ def _gan_run(config: GANConfig, data: Tensor | None, device: torch.device, ctx: 
     # parameter has its gradient: the Wasserstein term reaches all of D's (the penalty alone misses the
     # last bias, and would then reduce nothing). step holds the wrappers: a collected one reduces nothing.
     ddp_generator, ddp_critic = distributed.wrap(generator, ctx), distributed.wrap(critic, ctx)
+    # config.ema > 0: an average of G's weights (starting at its initial ones) follows G after every update of
+    # the plain module (under torchrun the same on every rank); it is the "generator" that samples, is
+    # evaluated, saved and returned, and the trained one is "raw_generator" (the optimizer "generator" is its)
+    average = copy.deepcopy(generator) if config.ema > 0 else None
 
     def step() -> dict[str, Tensor]:
         for _ in range(config.n_critic):
             out = gan_critic_step(generator, ddp_critic, opt_d, data[next_index()], config, noise_rng, autocast)
         out.update(gan_generator_step(ddp_generator, critic, opt_g, shard, config, noise_rng, autocast))
+        if average is not None:
+            update_ema(average, generator, config.ema)
         return out
 
     models = {"generator": generator, "critic": critic}  # the plain modules: evaluated, saved, returned
+    if average is not None:
+        models = {"generator": average, "critic": critic, "raw_generator": generator}
     state = TrainingState(config.loss, config, models, {"generator": opt_g, "critic": opt_d}, rng, ctx, rank_rng)
     return _Run(state, step, coverage_fn(config, lambda n, r: sample_gan(models, config, n, rng=r), device))
 

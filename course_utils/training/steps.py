@@ -235,6 +235,21 @@ def gan_generator_step(generator: nn.Module, critic: nn.Module, optimizer: torch
     return {"loss_g": loss.detach()}
 
 
+@torch.no_grad()
+def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """One step of an exponential moving average of ``model``'s weights: θ̄ ← decay·θ̄ + (1 − decay)·θ, each
+    parameter of ``average`` towards its twin in ``model``; buffers (none in the MLPs) are copied.
+
+    The average of G's weights over its last ~1 / (1 − decay) updates is a generator itself, and a steadier
+    one than the last iterate, which circles around the equilibrium (Yazıcı et al. 2019, "The Unusual
+    Effectiveness of Averaging in GAN Training"; ProGAN, StyleGAN and BigGAN sample from it).
+    """
+    mine, theirs = list(average.parameters()), list(model.parameters())
+    torch._foreach_lerp_(mine, theirs, 1.0 - decay)  # θ̄ + (1 − decay)(θ − θ̄)
+    for buffer, source in zip(average.buffers(), model.buffers(), strict=True):
+        buffer.copy_(source)
+
+
 def vae_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, rng: torch.Generator | None = None,
              autocast: contextlib.AbstractContextManager | None = None) -> dict[str, Tensor]:
     """One Adam step on the mean negative ELBO of the batch ``x`` (B, D); returns ``{"neg_elbo": ...}``."""
