@@ -93,14 +93,15 @@ class GANConfig:
     betas: tuple[float, float] = (0.5, 0.999)  # Adam (β1, β2): β1 = 0.5 damps oscillations (DCGAN)
     optimizer: Literal["adam", "rmsprop"] = "adam"  # rmsprop for weight clipping (WGAN paper, Alg. 1)
     n_critic: int = 1  # critic updates per generator update: 1 for a GAN, 5 for WGANs (WGAN-GP paper, Alg. 1)
-    clip_value: float = 0.01  # weight clipping c of "wgan" (WGAN paper, Alg. 1)
+    clip_value: float = 0.01  # weight clipping c of "wgan" without spectral_norm (WGAN paper, Alg. 1)
     gp_lambda: float = 10.0  # gradient-penalty weight λ of "wgan-gp" (WGAN-GP paper, Alg. 1)
     latent_dim: int = 2  # z of this size; 2 is enough for 2-D data, digits use 16
     noise: LatentNoise = "gaussian"  # z ~ N(0, I), or "uniform": z ~ U(-1, 1)^latent_dim
     hidden: int = 128  # MLP width (2-D data) or conv width (digits)
     depth: int = 3  # hidden layers of the MLPs (ignored by the conv models)
     pack: int = 1  # D scores packs of this many samples; 1 is Goodfellow et al.'s D, PacGAN uses 2-4 (Lin et al. 2018)
-    spectral_norm: bool = False  # every critic layer divided by its spectral norm (Miyato et al. 2018): ≤ 1-Lipschitz
+    # every critic layer divided by its spectral norm (Miyato et al. 2018): ≤ 1-Lipschitz; "wgan" then skips clipping
+    spectral_norm: bool = False
     lr_decay: float = 0.0  # share of the last steps over which both lrs fall linearly to 0; 0: constant (DCGAN)
     # decay β of an exponential moving average of G's weights, updated after every G step, which then samples
     # (Yazıcı et al. 2019; ProGAN, StyleGAN, BigGAN); 0: off, G's last iterate samples
@@ -159,7 +160,8 @@ class GANConfig:
 
         - ``gan``/``minimax``/``lsgan``: Adam 2e-4, β = (0.5, 0.999), one D step per G step (DCGAN; the
           LSGAN paper trains with the same Adam settings, Mao et al. 2017, §4.1);
-        - ``wgan``: RMSprop 5e-5, five critic steps, clipping at 0.01 (Arjovsky et al. 2017, Alg. 1);
+        - ``wgan``: RMSprop 5e-5, five critic steps, clipping at 0.01 (Arjovsky et al. 2017, Alg. 1); with
+          ``spectral_norm=True`` no clipping, and Adam 1e-4, β = (0.5, 0.9) (Miyato et al. 2018, setting C);
         - ``wgan-gp``: Adam 1e-4, β = (0.5, 0.9), five critic steps, λ = 10 (Gulrajani et al. 2017,
           Alg. 1 and their toy code, which uses β1 = 0.5), λ = 0.1 on 2-D data (their toy code);
         - ``digits``: a 16-d latent and conv width 32;
@@ -180,6 +182,8 @@ class GANConfig:
         settings: dict[str, Any] = {"loss": loss, "data": data}
         if loss == "best":
             settings.update(_best_settings(data))
+        elif loss == "wgan" and overrides.get("spectral_norm"):
+            settings.update(lr=1e-4, betas=(0.5, 0.9), n_critic=5)
         elif loss == "wgan":
             settings.update(optimizer="rmsprop", lr=5e-5, n_critic=5)
         elif loss == "wgan-gp":

@@ -148,8 +148,9 @@ def gan_critic_step(generator: nn.Module, critic: nn.Module, optimizer: torch.op
     loss.backward()
     _schedule_lr(optimizer, config, config.n_critic)  # the critic steps before G update k use its lr
     optimizer.step()
-    if config.loss == "wgan":
-        losses.clip_weights_(critic, config.clip_value)  # keep f K-Lipschitz (WGAN paper, Alg. 1)
+    if config.loss == "wgan" and not config.spectral_norm:
+        # keep f K-Lipschitz (WGAN paper, Alg. 1); a spectrally normalised critic is ≤ 1-Lipschitz already
+        losses.clip_weights_(critic, config.clip_value)
     return {"loss_d": loss.detach(), **out}
 
 
