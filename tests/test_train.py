@@ -130,6 +130,22 @@ def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
         train_gan(tiny_gan("gan", steps=4), device="cpu", progress=False, resume=tmp_path / "checkpoint.pt")
 
 
+def test_a_checkpoint_older_than_a_config_field_still_resumes(tmp_path: Path) -> None:
+    """A checkpoint written before a field existed (its config lacks ``ema``, ``spectral_norm``) resumes when the
+    run uses the field's default, and is refused when it does not."""
+    import torch
+
+    train_gan(tiny_gan(steps=2), device="cpu", progress=False, out_dir=tmp_path)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    for name in ("ema", "spectral_norm"):
+        del saved["config"][name]
+    torch.save(saved, tmp_path / "old.pt")
+    history = train_gan(tiny_gan(steps=4), device="cpu", progress=False, resume=tmp_path / "old.pt")
+    assert history.step[-1] == 4
+    with pytest.raises(ValueError, match="spectral_norm differ"):
+        train_gan(tiny_gan(steps=4, spectral_norm=True), device="cpu", progress=False, resume=tmp_path / "old.pt")
+
+
 def test_checkpoint_holds_config_weights_optimizers_step_and_rng(tmp_path: Path) -> None:
     """Is the checkpoint the documented dict, loadable with weights_only (no pickled code)?"""
     config = tiny_gan(steps=3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +125,15 @@ def _check_resumable(path: str | os.PathLike, saved: dict[str, Any], state: Trai
 
 
 def _check_same_config(config: Any, saved: dict[str, Any]) -> None:
-    """Everything but ``steps`` (and the logging cadence) must match the checkpoint's config."""
+    """Everything but ``steps`` (and the logging cadence) must match the checkpoint's config.
+
+    A field the saved config lacks (added to the config class after the checkpoint was written, as ``ema`` and
+    ``spectral_norm`` were) counts as its default, which is what the run that wrote it used.
+    """
     ignored = {"steps", "log_every", "eval_every"}
+    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
     mine = {k: v for k, v in asdict(config).items() if k not in ignored}
-    theirs = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k not in ignored}
+    theirs = {k: tuple(v) if isinstance(v, list) else v for k, v in (defaults | saved).items() if k not in ignored}
     if mine != theirs:
         diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
         raise ValueError(f"the checkpoint was made with a different config ({', '.join(diff)} differ); "
