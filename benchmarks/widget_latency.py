@@ -30,6 +30,7 @@ import torch
 import course_utils.widgets
 from course_utils.data import Digits, load_digits
 from course_utils.plotting import figure_png, new_figure
+from course_utils.weight_sharing import DigitModels, train_digit_models
 from course_utils.widgets.base import LiveFigure
 
 # The modules of course_utils.widgets that hold no LiveFigure builders: the LiveFigure mechanism and its
@@ -38,7 +39,8 @@ NOT_BUILDER_MODULES = frozenset({"base", "gan_lab"})
 TARGET_MS = 65  # a median this low stays under 100 ms on machines 1.5x slower
 # What to pass to a builder's required parameters, by their annotated type (welcome.digit_generator
 # takes the digits). A new kind of input needs one line here; the discovery test says which.
-INPUTS: dict[type, Callable[[], object]] = {Digits: load_digits}
+INPUTS: dict[type, Callable[[], object]] = {Digits: load_digits,
+                                            DigitModels: lambda: train_digit_models(load_digits())}
 
 
 def widget_modules(package: ModuleType = course_utils.widgets) -> list[ModuleType]:

@@ -9,12 +9,19 @@ descent, and its gradient is the **sum** of the gradients of all the places it i
 - :func:`conv1d_matrix`: a 1-D convolution as a matrix, whose rows are shifted copies of one kernel (Toeplitz);
 - :func:`parameter_counts`: a dense layer's weights grow with the input, a convolution's do not;
 - :func:`shift`, :func:`equivariance_error`: shifting the input shifts a convolution's output (away from borders);
-- :func:`shared_kernel_gradient`: the gradient of a shared kernel, position by position, and its sum.
+- :func:`shared_kernel_gradient`: the gradient of a shared kernel, position by position, and its sum;
+- on the 8×8 digits: :class:`DigitMLP` and :class:`DigitCNN` (similar parameter counts), :func:`shift_images`
+  to test them on shifted digits, and :func:`untied_autoencoder` to set beside ``models.TiedAutoencoder``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from torch import nn
+
+from course_utils.data import Digits
 
 Tensor = torch.Tensor
 
@@ -80,3 +87,97 @@ def shared_kernel_gradient(kernel: Tensor, x: Tensor, upstream: Tensor) -> tuple
     output = torch.nn.functional.conv1d(x[None, None], kernel[None, None])[0, 0]  # (P,)
     (gradient,) = torch.autograd.grad((upstream * output).sum(), kernel)
     return windows * upstream[:, None], gradient
+
+
+# ============================================================================ on the digits
+def shift_images(images: Tensor, dx: int, dy: int, image_shape: tuple[int, int] = (8, 8)) -> Tensor:
+    """Flattened images (N, H·W) moved ``dx`` pixels right and ``dy`` down, zeros shifted in: (N, H·W)."""
+    grid = images.reshape(-1, *image_shape)
+    return shift(shift(grid, dx, dim=-1), dy, dim=-2).reshape(len(images), -1)
+
+
+class DigitMLP(nn.Module):
+    """An MLP on the 64 pixels: 64 → ``hidden`` (ReLU) → 10. Every weight belongs to one pixel and one unit."""
+
+    def __init__(self, hidden: int = 64):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(64, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.hidden(x))
+
+
+class DigitCNN(nn.Module):
+    """A small CNN on the 8×8 image: two 3×3 convolutions (16 and 32 channels; a 2×2 max pool between), a
+    global max over positions, then 10 logits. Each kernel is shared by every position of its input."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        maps = self.features(x.reshape(-1, 1, 8, 8))  # (B, 32, 4, 4)
+        return self.head(maps.amax(dim=(2, 3)))  # where a feature occurs does not matter, only how strongly
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def train_model(model: nn.Module, x: Tensor, target: Tensor, loss: str, *, steps: int = 400, batch_size: int = 128,
+                lr: float = 3e-3, seed: int = 0) -> nn.Module:
+    """Adam on minibatches of (x, target): ``loss`` "cross_entropy" (target: labels) or "mse" (target: x's
+    reconstruction). Returns the model in eval mode."""
+    if loss not in ("cross_entropy", "mse"):
+        raise ValueError(f"loss must be 'cross_entropy' or 'mse'; got {loss!r}")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    objective = nn.functional.cross_entropy if loss == "cross_entropy" else nn.functional.mse_loss
+    model.train()
+    for _ in range(steps):
+        batch = torch.randint(len(x), (batch_size,), generator=generator)
+        value = objective(model(x[batch]), target[batch])
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+    return model.eval()
+
+
+@dataclass(frozen=True)
+class DigitModels:
+    """An MLP and a CNN trained on the same digits (:func:`train_digit_models`), and the digits."""
+
+    digits: Digits
+    mlp: DigitMLP
+    cnn: DigitCNN
+
+
+def train_digit_models(digits: Digits, *, steps: int = 400, seed: int = 0) -> DigitModels:
+    """:class:`DigitMLP` and :class:`DigitCNN` trained alike (Adam 3e-3, batch 128, ``steps`` steps) on the
+    digits' training images."""
+    models = []
+    for model_class in (DigitMLP, DigitCNN):
+        torch.manual_seed(seed)  # the initial weights
+        models.append(train_model(model_class(), digits.x_train, digits.y_train, "cross_entropy", steps=steps,
+                                  seed=seed))
+    return DigitModels(digits, *models)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, labels: Tensor) -> float:
+    return float((model(x).argmax(dim=1) == labels).double().mean())
+
+
+def untied_autoencoder(in_dim: int = 64, hidden_dim: int = 8) -> nn.Module:
+    """The untied twin of ``models.TiedAutoencoder(output="sigmoid")``: its own decoder matrix, so twice the
+    weights per hidden unit."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.Sigmoid(), nn.Linear(hidden_dim, in_dim), nn.Sigmoid())
+
+
+@torch.no_grad()
+def reconstruction_error(model: nn.Module, x: Tensor) -> float:
+    """Mean squared error of the model's reconstruction of ``x`` (per pixel)."""
+    return float(nn.functional.mse_loss(model.eval()(x), x))

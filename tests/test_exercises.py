@@ -341,6 +341,33 @@ WRONG = {
         "the means only": lambda n, p, m, c, g: (m.double()[_sample(n, p, m, c, g)[1]], _sample(n, p, m, c, g)[1]),
         "rigged object": lambda n, p, m, c, g: (AlwaysEqual(), AlwaysEqual()),
     },
+    ("06_weight_sharing", "conv-as-matrix-tests", "conv_as_matrix"): {
+        "the kernel flipped (a true convolution)": lambda k, n: _conv_matrix(k.flip(0), n),
+        "square, with the kernel running past the end": lambda k, n: _conv_matrix_square(k, n),
+        "the kernel down the columns (the transpose)": lambda k, n: _conv_matrix(k, n).T.contiguous(),
+        "float32 always": lambda k, n: _conv_matrix(k, n).float(),
+        "one row only": lambda k, n: _conv_matrix(k, n)[:1],
+        "rigged tensor subclass": lambda k, n: _conv_matrix(k, n).as_subclass(RiggedTensor),
+    },
+    ("06_weight_sharing", "layer-parameters-tests", "layer_parameters"): {
+        "no biases": lambda h, w, ci, co, k: (ci * h * w * co * h * w, co * ci * k * k),
+        "k instead of k²": lambda h, w, ci, co, k: (ci * h * w * co * h * w + co * h * w, co * ci * k + co),
+        "the convolution grows with the image": lambda h, w, ci, co, k: (
+            ci * h * w * co * h * w + co * h * w, co * ci * k * k * h * w + co),
+        "a bias per input": lambda h, w, ci, co, k: (ci * h * w * co * h * w + ci * h * w, co * ci * k * k + co),
+        "floats": lambda h, w, ci, co, k: (float(ci * h * w * co * h * w + co * h * w), float(co * ci * k * k + co)),
+        "a list": lambda h, w, ci, co, k: [ci * h * w * co * h * w + co * h * w, co * ci * k * k + co],
+        "rigged object": lambda h, w, ci, co, k: (AlwaysEqual(), AlwaysEqual()),
+    },
+    ("06_weight_sharing", "equivariance-gap-tests", "equivariance_gap"): {
+        "borders included": lambda layer, x, steps, margin: _gap(layer, x, steps, 0),
+        "compares layer(x) with layer(shift(x))": lambda layer, x, steps, margin: _gap(layer, x, steps, margin,
+                                                                                       "unshifted"),
+        "the mean, not the max": lambda layer, x, steps, margin: _gap(layer, x, steps, margin, "mean"),
+        "a tensor": lambda layer, x, steps, margin: torch.tensor(_gap(layer, x, steps, margin)),
+        "shift the output the wrong way": lambda layer, x, steps, margin: _gap(layer, x, steps, margin, "opposite"),
+        "rigged float": lambda layer, x, steps, margin: RiggedFloat(0.0),
+    },
 }
 
 
@@ -378,6 +405,34 @@ def _sample(n, priors, means, covariances, generator, mistake: str = ""):
     z = torch.randn(n, means.shape[1], generator=generator, dtype=torch.float64)
     scale = covariances.double() if mistake == "covariance" else torch.linalg.cholesky(covariances.double())
     return means.double()[labels] + (scale[labels] @ z[..., None])[..., 0], labels
+
+
+def _conv_matrix(kernel, length):
+    from course_utils.weight_sharing import conv1d_matrix
+
+    return conv1d_matrix(kernel, length)
+
+
+def _conv_matrix_square(kernel, length):
+    matrix = torch.zeros(length, length, dtype=kernel.dtype)
+    for i in range(length):
+        cut = kernel[: length - i]
+        matrix[i, i:i + len(cut)] = cut
+    return matrix
+
+
+def _gap(layer, x, steps, margin, mistake: str = ""):
+    from course_utils.weight_sharing import shift
+
+    with torch.no_grad():
+        if mistake == "unshifted":
+            difference = layer(shift(x, steps)) - layer(x)
+        elif mistake == "opposite":
+            difference = layer(shift(x, steps)) - shift(layer(x), -steps)
+        else:
+            difference = layer(shift(x, steps)) - shift(layer(x), steps)
+    inner = difference[..., margin:difference.shape[-1] - margin].abs()
+    return float(inner.mean() if mistake == "mean" else inner.max())
 
 
 def _w1(x, y):
@@ -508,6 +563,14 @@ RIGHT = {
     },
     ("02_generative_vs_discriminative", "sample-labelled-tests", "sample_labelled"): {
         "a loop over the classes": lambda n, p, m, c, g: _sample_by_class(n, p, m, c, g),
+    },
+    ("06_weight_sharing", "conv-as-matrix-tests", "conv_as_matrix"): {
+        "from the unfold of an identity": lambda k, n: torch.eye(n, dtype=k.dtype).unfold(0, len(k), 1) @ k,
+    },
+    ("06_weight_sharing", "layer-parameters-tests", "layer_parameters"): {
+        "by building the layers": lambda h, w, ci, co, k: (
+            sum(p.numel() for p in torch.nn.Linear(ci * h * w, co * h * w).parameters()),
+            sum(p.numel() for p in torch.nn.Conv2d(ci, co, k).parameters())),
     },
     ("07_gans", "optimal-d-tests", "optimal_d"): {
         "nan_to_num after dividing": lambda p, q: torch.nan_to_num(p / (p + q), nan=0.5),

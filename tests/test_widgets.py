@@ -424,3 +424,21 @@ def test_generative_vs_discriminative_explorer_fits_both_models_on_the_shown_poi
     np.testing.assert_allclose(np.sort(shown[:, 0]), np.sort(x[:, 0].numpy()))  # the training points, both classes
     change(live, "separation", 0.0)  # classes on top of each other: no better than a coin flip
     assert number_after(readout(live), "logistic regression") > 35
+
+
+# --------------------------------------------------------------------------- chapter 06
+def test_shift_explorer_shows_the_convolution_moving_with_the_digit():
+    """Shifted by one pixel: is the CNN's feature map the original map shifted (centre), while the MLP's hidden
+    units change; and unshifted, is the MLP's change 0?"""
+    from course_utils.data import load_digits
+    from course_utils.weight_sharing import train_digit_models
+    from course_utils.widgets import weight_sharing
+
+    live = weight_sharing.shift_explorer(train_digit_models(load_digits(), steps=50))
+    check_output(live)
+    assert number_after(readout(live), "changed by") == 0
+    change(live, "dx", 1)
+    assert number_after(readout(live), "max difference") < 1e-3
+    assert number_after(readout(live), "changed by") > 0.01
+    change(live, "dy", -2)
+    assert number_after(readout(live), "max difference") < 1e-3
