@@ -442,3 +442,17 @@ def test_shift_explorer_shows_the_convolution_moving_with_the_digit():
     assert number_after(readout(live), "changed by") > 0.01
     change(live, "dy", -2)
     assert number_after(readout(live), "max difference") < 1e-3
+
+
+def test_parameter_counter_counts_both_layers():
+    from torch import nn
+
+    from course_utils.widgets import weight_sharing
+
+    live = weight_sharing.parameter_counter()
+    check_output(live)
+    change(live, "side", 28)
+    assert number_after(readout(live), "dense") == sum(p.numel() for p in nn.Linear(784, 784).parameters())
+    assert number_after(readout(live), "kernel") == sum(p.numel() for p in nn.Conv2d(1, 1, 3).parameters())
+    change(live, "kernel", 5)
+    assert number_after(readout(live), "kernel") == 26

@@ -1,13 +1,15 @@
 """Chapter 06 (weight sharing): shift a digit and watch a convolution's feature map move with it, while an MLP's
-hidden units change unrecognisably."""
+hidden units change unrecognisably; and a parameter counter as the image grows."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from course_utils.weight_sharing import DigitModels, shift_images
+from course_utils.plotting import DATA_COLOR, MODEL_COLOR
+from course_utils.weight_sharing import DigitModels, parameter_counts, shift_images
 from course_utils.widgets.base import LiveFigure, slider
 
 
@@ -48,3 +50,27 @@ def shift_explorer(models: DigitModels) -> LiveFigure:
     controls = {"digit": slider("test digit", 0, 0, 19, 1), "dx": slider("shift right", 0, -2, 2, 1),
                 "dy": slider("shift down", 0, -2, 2, 1)}
     return LiveFigure(controls, draw, ncols=3, width=3.0, height=3.2)
+
+
+def parameter_counter() -> LiveFigure:
+    """An image side and a kernel size: the parameters of one dense layer and one convolution between images of
+    that size (one channel in, one out), on a log scale. The dense count grows as side⁴, the convolution's never."""
+    sides = np.arange(2, 65)
+
+    def draw(fig: Figure, side: int, kernel: int) -> str:
+        ax = fig.axes[0]
+        # a k × k kernel has k² weights: the 1-D counts with k² in place of k
+        dense = [parameter_counts(int(s) ** 2, kernel**2)["dense"] for s in sides]
+        conv = [parameter_counts(int(s) ** 2, kernel**2)["convolution"] for s in sides]
+        ax.plot(sides, dense, color=MODEL_COLOR, lw=2, label="dense layer: n² + n")
+        ax.plot(sides, conv, color=DATA_COLOR, lw=2, label="convolution: k² + 1")
+        here = parameter_counts(side * side, kernel**2)
+        ax.plot([side, side], [here["convolution"], here["dense"]], "o", color="k", ms=5)
+        ax.set(yscale="log", xlim=(0, 66), ylim=(1, 1e9), xlabel="image side (pixels)", ylabel="parameters",
+               title="one layer, image to image")
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        return (f"{side}×{side} image: dense {here['dense']:,} parameters, a {kernel}×{kernel} kernel "
+                f"{here['convolution']:,} (one kernel per position: {side * side:,} positions share it)")
+
+    controls = {"side": slider("image side", 8, 2, 64, 1), "kernel": slider("kernel size", 3, 1, 7, 2)}
+    return LiveFigure(controls, draw, ncols=1, width=5.0, height=3.4)
