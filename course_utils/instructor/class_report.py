@@ -41,9 +41,6 @@ FLAG_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"\bctypes\b", "writes raw memory"),
 )
 _COMPILED = tuple((re.compile(p), p, why) for p, why in FLAG_PATTERNS)
-# Rows without a feedback file: no submission, or one that could not run (results.UNGRADABLE_STATUSES).
-MISSING_OR_UNGRADED = frozenset({"missing", "invalid-notebook", "wrong-chapter", "not-a-notebook", "no-notebook",
-                                 "sandbox-error"})
 
 
 def _code_sources(path: Path) -> set[str]:
@@ -179,9 +176,11 @@ _PAGE_HEAD = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Grading r
 def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mapping[str, Sequence[float]]],
                   points: Mapping[str, Mapping[str, float]], results: Mapping[tuple[str, str], dict],
                   unmapped: Sequence, isolation: str = "",
-                  per_student: Mapping[tuple[str, str], Mapping[str, float]] | None = None) -> str:
+                  per_student: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
+                  feedback: Mapping[tuple[str, str], str] | None = None) -> str:
     """The report as an HTML string (see the module docstring); ``isolation`` describes this run's sandbox;
-    ``per_student`` maps (student, chapter) to each test cell's score, for the students' table."""
+    ``per_student`` maps (student, chapter) to each test cell's score and ``feedback`` to its feedback file's
+    path relative to the report, for the students' table."""
     parts = [_PAGE_HEAD, "<h1>Grading report</h1>", *_isolation(results, isolation)]
     parts.append("<h2 id='summary'>Summary</h2>")
     parts.append(_table(("chapter", "submitted", "missing", "mean score", "max score", "not ok"), _summary(rows)))
@@ -190,7 +189,7 @@ def render_report(rows: Sequence[Mapping[str, str]], scores: Mapping[str, Mappin
     hard = [(c, g, f"{frac:.0%}", n) for c, g, frac, n in hardest_exercises(scores, points)]
     parts.append(_table(("chapter", "exercise (grade_id)", "without full points", "submissions"), hard))
 
-    parts += _students_section(rows, per_student or {}, points)
+    parts += _students_section(rows, per_student or {}, points, feedback or {})
 
     parts.append("<h2 id='distributions'>Score distribution of each exercise</h2>")
     for chapter in sorted(scores):
@@ -249,9 +248,10 @@ def _flags_section(results: Mapping[tuple[str, str], dict]) -> list[str]:
 
 
 def write_report(path: Path, rows, scores, points, results, unmapped, isolation: str = "",
-                 per_student=None) -> Path:
+                 per_student=None, feedback=None) -> Path:
     """Write :func:`render_report` to ``path`` atomically; return ``path``."""
-    atomic_write_text(path, render_report(rows, scores, points, results, unmapped, isolation, per_student))
+    atomic_write_text(path, render_report(rows, scores, points, results, unmapped, isolation, per_student,
+                                          feedback))
     return path
 
 
@@ -259,8 +259,7 @@ def write_report(path: Path, rows, scores, points, results, unmapped, isolation:
 _SORT_SCRIPT = """<script>
 document.querySelectorAll('table.sortable th').forEach((th, column) => th.addEventListener('click', () => {
   const body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
-  const key = r => { const t = r.cells[column].dataset.sort ?? r.cells[column].innerText;
-                     return isNaN(parseFloat(t)) ? t : parseFloat(t); };
+  const key = r => { const t = r.cells[column].innerText; return isNaN(parseFloat(t)) ? t : parseFloat(t); };
   const up = th.dataset.up !== '1'; th.dataset.up = up ? '1' : '0';
   rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (up ? 1 : -1));
   rows.forEach(r => body.appendChild(r));
@@ -269,17 +268,18 @@ document.querySelectorAll('table.sortable th').forEach((th, column) => th.addEve
 
 
 def _students_section(rows: Sequence[Mapping[str, str]], per_student: Mapping[tuple[str, str], Mapping[str, float]],
-                      points: Mapping[str, Mapping[str, float]]) -> list[str]:
+                      points: Mapping[str, Mapping[str, float]], feedback: Mapping[tuple[str, str], str]) -> list[str]:
     """One row per student and chapter: score, status, the exercises without full points (by grade_id), and a
-    link to the feedback file; a click on a header sorts by that column."""
+    link to its feedback file (``feedback``: (student, chapter) -> path relative to the report) when it has one;
+    a click on a header sorts by that column."""
     header = ("student", "chapter", "score", "max", "status", "exercises without full points", "feedback")
     body = []
     for row in sorted(rows, key=lambda r: (r["student_id"], r["assignment"])):
         student, chapter = row["student_id"], row["assignment"]
         cells = per_student.get((student, chapter), {})
         short = [g for g, score in sorted(cells.items()) if score < points.get(chapter, {}).get(g, 0.0)]
-        link = (f"<a href='feedback/{quote(student)}/{quote(chapter)}/{quote(chapter)}.html'>feedback</a>"
-                if row["status"] not in MISSING_OR_UNGRADED else "")
+        target = feedback.get((student, chapter))
+        link = f"<a href='{quote(target)}'>feedback</a>" if target else ""
         values = [html.escape(v) for v in (student, chapter, row["score"], row["max_score"], row["status"],
                                            ", ".join(short))]
         body.append("<tr>" + "".join(f"<td>{v}</td>" for v in values) + f"<td>{link}</td></tr>")

@@ -73,6 +73,7 @@ from course_utils.instructor.autograde.results import (
     record_result,
 )
 from course_utils.instructor.autograde.workspace import (
+    FEEDBACK_DIR,
     ZIPS_DIR,
     GradeError,
     Workspace,
@@ -232,9 +233,11 @@ def _record(ws: Workspace, collection: Collection, config: Config, runner: Runne
     csv_path = ws.out / "grades.csv"
     write_csv(csv_path, rows)
     per_student = student_cell_scores(ws, results)
+    feedback = {(s, c): f"{FEEDBACK_DIR}/{s}/{c}/{c}.html" for s, c in results
+                if (ws.out / FEEDBACK_DIR / s / c / f"{c}.html").is_file()}  # what the report can link to
     report_path = write_report(ws.out / "report.html", rows, cell_scores(per_student),
                                max_points(ws, sorted({c for _, c in results})), results, collection.unmapped,
-                               runner.backend.describe(), per_student)
+                               runner.backend.describe(), per_student, feedback)
     log(f"recorded grades, feedback and the report in {time.monotonic() - started:.1f} s")
     return rows, csv_path, report_path
 

@@ -127,8 +127,8 @@ def earlier_results(ws: Workspace, this_batch: set[tuple[str, str]]) -> dict[tup
     with Gradebook(ws.db_url) as gb:
         for path in sorted((ws.out / WORK_DIR).glob(f"*/*/{RESULT_FILE}")):
             key = (path.parent.parent.name, path.parent.name)
-            result = load_result(ws, *key)
-            if key in this_batch or result is None:
+            result = None if key in this_batch else load_result(ws, *key)
+            if result is None:
                 continue
             try:
                 gb.find_assignment(key[1])  # a chapter the gradebook knows (its rows need its max score)
