@@ -154,12 +154,21 @@ def r1_penalty(real_scores: Tensor, real: Tensor, *, gamma: float) -> Tensor:
 
 # ============================================================================ VAE (Kingma & Welling 2014)
 # KL(N(μ, σ²) ‖ N(0, I)) = -1/2 Σ_j (1 + log σ_j² - μ_j² - σ_j²)   (Kingma & Welling 2014, App. B)
+def gaussian_kl_per_dimension(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(q(z_j | x) ‖ N(0, 1)) of each latent dimension j of a diagonal Gaussian q, in nats.
+
+    ``mu``, ``logvar``: (..., latent_dim) → (..., latent_dim). A dimension whose KL is ~0 for every x
+    carries no information about x: the posterior collapsed onto the prior there (chapter 09).
+    """
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
 def gaussian_kl_standard(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(q(z | x) ‖ p(z)) for a diagonal Gaussian q and p = N(0, I), summed over the last axis.
 
     ``mu``, ``logvar``: (..., latent_dim) → (...), in nats.
     """
-    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)
+    return gaussian_kl_per_dimension(mu, logvar).sum(-1)
 
 
 # log p(x | z) of the decoder, summed over the data dimensions:
@@ -204,6 +213,20 @@ def negative_elbo(x: Tensor, recon_params: Tensor, mu: Tensor, logvar: Tensor, *
                   obs_logvar: Tensor | float | None = None) -> Tensor:
     """-ELBO per example, (B,), in nats: the VAE's loss before averaging over the batch."""
     return -elbo(x, recon_params, mu, logvar, likelihood=likelihood, obs_logvar=obs_logvar)
+
+
+# The training loss of a β-VAE (Higgins et al. 2017): E_q[-log p(x | z)] + β KL(q(z | x) ‖ p(z)); β = 1 is the
+# negative ELBO. Free bits (Kingma et al. 2016, "Improved variational inference with inverse autoregressive
+# flow", App. C.8): each latent dimension's batch-mean KL counts as at least λ nats, so the optimiser gains
+# nothing by pushing a dimension's KL below λ, the usual remedy for posterior collapse.
+def vae_training_loss(x: Tensor, recon_params: Tensor, mu: Tensor, logvar: Tensor, *, likelihood: str = "bernoulli",
+                      obs_logvar: Tensor | float | None = None, beta: float = 1.0, free_bits: float = 0.0) -> Tensor:
+    """The scalar loss a VAE step minimises: batch means of the distortion −log p(x | z) plus β times the rate
+    KL(q ‖ p), where each latent dimension's mean KL is raised to at least ``free_bits`` nats."""
+    distortion = -reconstruction_log_likelihood(x, recon_params, likelihood, obs_logvar).mean()
+    kl_per_dim = gaussian_kl_per_dimension(mu, logvar).flatten(0, -2).mean(0)  # (L,), mean over the batch
+    rate = kl_per_dim.clamp(min=free_bits).sum() if free_bits > 0 else kl_per_dim.sum()
+    return distortion + beta * rate
 
 
 def vae_negative_elbo(model: nn.Module, x: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -3,7 +3,9 @@
 - :func:`nearest_neighbours`: copies of the training data, or new samples?
 - :func:`class_clarity`: does a sample look like one class, as a real image does, or like noise between them?
 - :func:`mode_coverage`: the PacGAN / VEEGAN mode-collapse protocol on the ring and grid;
-- :func:`held_out_elbo`, :func:`importance_weighted_nll`: how well a VAE models held-out data.
+- :func:`held_out_elbo`, :func:`importance_weighted_bound`, :func:`importance_weighted_nll`: how well a VAE
+  models held-out data;
+- :func:`classifier_verdict`: which classes a trained classifier confidently sees in a set of images.
 """
 
 from __future__ import annotations
@@ -185,6 +187,25 @@ def held_out_elbo(model: torch.nn.Module, data: torch.Tensor, *, batch_size: int
 # z_1..z_k ~ q(z | x) i.i.d.; L_1 = ELBO, L_k ≤ L_{k+1} (their Theorem 1) and L_k → log p(x) as k → ∞.
 # log w_i = log p(x | z_i) + log N(z_i; 0, I) - log N(z_i; μ, σ²), and L_k = logsumexp_i(log w_i) - log k
 # (log-sum-exp: the weights themselves under- or overflow in float32 for any real image).
+def importance_weighted_bound(model: torch.nn.Module, x: torch.Tensor, *, k: int = 100,
+                              generator: torch.Generator | None = None) -> torch.Tensor:
+    """L_k per example of one batch ``x`` (B, ...), (B,) in nats: the IWAE lower bound on log p(x), which
+    tightens as ``k`` grows (Burda et al. 2016). ``x`` must be on the model's device; no gradients."""
+    if type(k) is not int or k < 1:
+        raise ValueError(f"k must be a positive int; got {k!r}")
+    with _EvalMode(model):
+        mu, logvar = model.encode(x)  # (B, L) each
+        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)  # (k, B, L)
+        z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, L)
+        recon = model.decode(z.flatten(0, 1))  # (k·B, ...)
+        x_rep = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)  # (k·B, ...), row i·B + b is x[b]
+        log_px_z = reconstruction_log_likelihood(x_rep, recon, model.likelihood, model.obs_logvar).view(k, -1)
+        log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)  # (k, B)
+        log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi) + logvar).sum(-1)  # (k, B); (z-μ)/σ = ε
+        log_w = log_px_z + log_pz - log_qz  # (k, B)
+        return torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)
+
+
 def importance_weighted_nll(model: torch.nn.Module, data: torch.Tensor, *, k: int = 100,
                             generator: torch.Generator | None = None, batch_size: int = 64) -> float:
     """Mean of −L_k per example on ``data``, in nats: an upper bound on the negative log-likelihood
@@ -195,18 +216,44 @@ def importance_weighted_nll(model: torch.nn.Module, data: torch.Tensor, *, k: in
         raise ValueError(f"k must be a positive int; got {k!r}")
     device = model.obs_logvar.device
     total = 0.0
-    with _EvalMode(model):
-        for x in _batches(data, batch_size):
-            x = x.to(device)
-            mu, logvar = model.encode(x)  # (B, L) each
-            eps = torch.randn((k, *mu.shape), generator=generator, device=device, dtype=mu.dtype)  # (k, B, L)
-            z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, L)
-            recon = model.decode(z.flatten(0, 1))  # (k·B, ...)
-            x_rep = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)  # (k·B, ...), row i·B + b is x[b]
-            log_px_z = reconstruction_log_likelihood(x_rep, recon, model.likelihood, model.obs_logvar).view(k, -1)
-            log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)  # (k, B)
-            log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi) + logvar).sum(-1)  # (k, B); (z-μ)/σ = ε
-            log_w = log_px_z + log_pz - log_qz  # (k, B)
-            bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)
-            total -= float(bound.sum())
+    for x in _batches(data, batch_size):
+        total -= float(importance_weighted_bound(model, x.to(device), k=k, generator=generator).sum())
     return total / len(data)
+
+
+# ============================================================================ samples judged by a classifier
+@dataclass(frozen=True)
+class ClassifierVerdict:
+    """What a trained digit classifier makes of a set of images."""
+
+    confident_share: float  # share of the images whose most probable class has probability ≥ the threshold
+    class_counts: tuple[int, ...]  # confident images per class
+    mean_confidence: float  # mean of the largest class probability
+
+    @property
+    def classes_covered(self) -> int:
+        """Classes with at least one confident image."""
+        return sum(count > 0 for count in self.class_counts)
+
+
+@torch.no_grad()
+def classifier_verdict(classifier: torch.nn.Module, images: torch.Tensor, *,
+                       threshold: float = 0.9) -> ClassifierVerdict:
+    """Classify ``images`` (N, D) with ``classifier`` (logits (N, K)) and count, per class, the images it
+    is confident about (largest softmax probability ≥ ``threshold``). Run it on held-out data and on noise
+    beside a generator's samples: a class count means nothing without those two baselines."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must lie in (0, 1); got {threshold!r}")
+    if images.ndim != 2 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (N, D) tensor; got shape {tuple(images.shape)}")
+    was_training = classifier.training
+    classifier.eval()
+    try:
+        probabilities = torch.softmax(classifier(images).float(), dim=1)  # (N, K)
+    finally:
+        classifier.train(was_training)
+    confidence, label = probabilities.max(dim=1)  # (N,) each
+    confident = confidence >= threshold
+    counts = torch.bincount(label[confident], minlength=probabilities.shape[1])
+    return ClassifierVerdict(float(confident.double().mean()), tuple(int(c) for c in counts),
+                             float(confidence.double().mean()))

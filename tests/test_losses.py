@@ -17,6 +17,7 @@ from course_utils.losses import (
     clip_weights_,
     discriminator_loss,
     elbo,
+    gaussian_kl_per_dimension,
     gaussian_kl_standard,
     generator_loss_minimax,
     generator_loss_nonsaturating,
@@ -24,6 +25,7 @@ from course_utils.losses import (
     negative_elbo,
     reconstruction_log_likelihood,
     vae_negative_elbo,
+    vae_training_loss,
     wgan_critic_loss,
     wgan_generator_loss,
 )
@@ -270,3 +272,36 @@ def test_elbo_is_log_likelihood_minus_kl_per_example():
     torch.testing.assert_close(value, expected)
     torch.testing.assert_close(negative_elbo(x, recon, mu, logvar, **kw), -value)
     torch.testing.assert_close(vae_negative_elbo(model, x, torch.Generator().manual_seed(2)), -value)
+
+
+def test_kl_per_dimension_sums_to_the_kl_and_matches_torch():
+    """Is each latent dimension's KL the univariate KL(N(μ_j, σ_j²) ‖ N(0, 1)), and their sum the KL?"""
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    per_dim = gaussian_kl_per_dimension(mu, logvar)
+    assert per_dim.shape == (4, 3)
+    torch.testing.assert_close(per_dim, kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)))
+    torch.testing.assert_close(per_dim.sum(-1), gaussian_kl_standard(mu, logvar))
+
+
+def test_vae_training_loss_is_the_negative_elbo_at_beta_one_and_weights_the_kl_by_beta():
+    """β = 1 without free bits gives the batch-mean −ELBO; β scales the KL term and only it."""
+    x, recon = torch.rand(5, 6), torch.randn(5, 6)
+    mu, logvar = torch.randn(5, 2), torch.randn(5, 2)
+    torch.testing.assert_close(vae_training_loss(x, recon, mu, logvar), negative_elbo(x, recon, mu, logvar).mean())
+    distortion = -reconstruction_log_likelihood(x, recon).mean()
+    kl = gaussian_kl_standard(mu, logvar).mean()
+    torch.testing.assert_close(vae_training_loss(x, recon, mu, logvar, beta=4.0), distortion + 4.0 * kl)
+
+
+def test_free_bits_leave_dimensions_under_the_floor_without_gradient():
+    """With free bits λ, a dimension whose batch-mean KL is below λ counts as λ (no gradient reaches it), and
+    one above λ counts fully."""
+    x, recon = torch.rand(3, 4), torch.zeros(3, 4)
+    mu = torch.tensor([[0.01, 2.0]] * 3, requires_grad=True)  # dimension 0: KL ≈ 0; dimension 1: KL = 2 nats
+    logvar = torch.zeros(3, 2)
+    loss = vae_training_loss(x, recon, mu, logvar, free_bits=0.5)
+    distortion = -reconstruction_log_likelihood(x, recon).mean()
+    torch.testing.assert_close(loss, distortion + 0.5 + 2.0)
+    loss.backward()
+    assert float(mu.grad[:, 0].abs().max()) == 0.0
+    assert float(mu.grad[:, 1].abs().min()) > 0.0

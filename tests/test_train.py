@@ -254,6 +254,23 @@ def test_vae_held_out_elbo_improves_on_digits() -> None:
     assert last > -40  # nats per 8x8 image; an untrained decoder scores about -44
 
 
+def test_vae_beta_trades_rate_for_distortion_and_logs_the_true_elbo() -> None:
+    """Does a larger β give a smaller KL (rate) on the same data and seed, and does the logged neg_elbo stay the
+    true −ELBO (the KL plus the distortion) whatever β is?"""
+    runs = {beta: train_vae_models(tiny_vae(steps=150, hidden=32, beta=beta), device="cpu", progress=False)
+            for beta in (0.5, 4.0)}
+    rates = {beta: history.last("kl") for beta, (history, _) in runs.items()}
+    assert rates[4.0] < 0.6 * rates[0.5], rates
+    history, models = runs[4.0]
+    assert history.last("neg_elbo") > history.last("kl")  # −ELBO = distortion (> 0 for pixels) + KL
+
+
+@pytest.mark.parametrize(("field", "value"), [("beta", 0.0), ("beta", -1.0), ("free_bits", -0.5), ("beta", "1")])
+def test_vae_config_refuses_bad_beta_and_free_bits(field: str, value) -> None:
+    with pytest.raises(ValueError, match=field):
+        VAEConfig(**{field: value})
+
+
 def test_classifier_reaches_high_accuracy_on_digits() -> None:
     """Does a short MLP classifier run classify over 90% of the held-out digits (chance: 10%)?
 

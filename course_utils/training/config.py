@@ -240,6 +240,8 @@ class VAEConfig:
     lr: float = 1e-3  # Adam step size (pytorch/examples vae)
     betas: tuple[float, float] = (0.9, 0.999)  # Adam's defaults (Kingma & Ba 2015)
     latent_dim: int = 8  # 2 draws a readable latent map; 8 fits digits better (held-out ELBO)
+    beta: float = 1.0  # weight of the KL term (β-VAE, Higgins et al. 2017); 1 is the ELBO itself
+    free_bits: float = 0.0  # nats of KL per latent dimension left unpenalised (Kingma et al. 2016); 0: off
     hidden: int = 256  # MLP width, or conv width for model="conv"
     depth: int = 2  # hidden layers of the MLP encoder and decoder
     n_data: int = 50_000  # training points drawn once for 2-D data (digits: the 1,500 training images)
@@ -253,6 +255,8 @@ class VAEConfig:
         check_choice("model", self.model, ("mlp", "conv"))
         check_choice("likelihood", self.likelihood, ("bernoulli", "gaussian"))
         _check_positive("obs_std", self.obs_std)
+        _check_positive("beta", self.beta)
+        _check_positive("free_bits", self.free_bits, allow_zero=True)
         if self.model == "conv" and self.data != "digits":
             raise ValueError(f"model='conv' needs image data (data='digits'); got data={self.data!r}")
         if self.likelihood == "bernoulli" and self.data in TOY_DATA:

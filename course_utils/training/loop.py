@@ -117,8 +117,9 @@ def train_vae(config: VAEConfig, data: Tensor | None = None, **options: Unpack[T
     """Train a VAE on the negative ELBO and return its :class:`History`.
 
     Same arguments as :func:`train_gan`; ``models = {"vae": model}``. Losses: ``neg_elbo`` (nats per
-    example, the training batch); metrics: ``test_elbo`` on the held-out digits, and mode coverage of
-    decoded prior samples on the ring and the grid.
+    example, the training batch; the true −ELBO even when ``config.beta`` ≠ 1) and its KL term ``kl``;
+    metrics: ``test_elbo`` on the held-out digits, and mode coverage of decoded prior samples on the ring
+    and the grid.
     """
     return train_vae_models(config, data, **options)[0]
 
@@ -284,7 +285,8 @@ def _vae_run(config: VAEConfig, data: Tensor | None, device: torch.device, ctx: 
     ddp_model = distributed.wrap(model, ctx)  # train through DDP (under torchrun); evaluate the plain model
 
     def step() -> dict[str, Tensor]:
-        return vae_step(ddp_model, optimizer, data[next_index()], noise_rng, autocast)
+        return vae_step(ddp_model, optimizer, data[next_index()], noise_rng, autocast, beta=config.beta,
+                        free_bits=config.free_bits)
 
     if test is not None:
         evaluate = elbo_fn(model, test, config.seed, device)

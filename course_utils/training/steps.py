@@ -252,18 +252,25 @@ def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def vae_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, rng: torch.Generator | None = None,
-             autocast: contextlib.AbstractContextManager | None = None) -> dict[str, Tensor]:
-    """One Adam step on the mean negative ELBO of the batch ``x`` (B, D); returns ``{"neg_elbo": ...}``."""
+             autocast: contextlib.AbstractContextManager | None = None, *, beta: float = 1.0,
+             free_bits: float = 0.0) -> dict[str, Tensor]:
+    """One Adam step on the batch ``x`` (B, D): the negative ELBO, or with ``beta`` ≠ 1 or ``free_bits`` > 0
+    the β-VAE / free-bits loss (:func:`course_utils.losses.vae_training_loss`). Returns the batch's true
+    negative ELBO and its KL term (the rate), ``{"neg_elbo": ..., "kl": ...}``, whatever the loss."""
     autocast = autocast or contextlib.nullcontext()
     with autocast:
         recon, mu, logvar = model(x, generator=rng)
     # the ELBO itself in fp32: its sums over 64 pixels and the exp of log σ² are where bf16 would hurt
-    loss = losses.negative_elbo(x, recon.float(), mu.float(), logvar.float(), likelihood=model.likelihood,
-                                obs_logvar=model.obs_logvar).mean()
+    recon, mu, logvar = recon.float(), mu.float(), logvar.float()
+    terms = {"likelihood": model.likelihood, "obs_logvar": model.obs_logvar}
+    loss = losses.vae_training_loss(x, recon, mu, logvar, **terms, beta=beta, free_bits=free_bits)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    with torch.no_grad():
+        kl = losses.gaussian_kl_standard(mu, logvar).mean()
+        neg_elbo = kl - losses.reconstruction_log_likelihood(x, recon, **terms).mean()
     optimizer.step()
-    return {"neg_elbo": loss.detach()}
+    return {"neg_elbo": neg_elbo, "kl": kl}
 
 
 def classifier_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor) -> dict[str, Tensor]:
