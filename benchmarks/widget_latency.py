@@ -29,7 +29,9 @@ import torch
 
 import course_utils.widgets
 from course_utils.data import Digits, load_digits
+from course_utils.models import VAE
 from course_utils.plotting import figure_png, new_figure
+from course_utils.variational import BetaSweep, score_beta_sweep
 from course_utils.weight_sharing import DigitModels, train_digit_models
 from course_utils.widgets.base import LiveFigure
 
@@ -39,8 +41,23 @@ NOT_BUILDER_MODULES = frozenset({"base", "gan_lab"})
 TARGET_MS = 65  # a median this low stays under 100 ms on machines 1.5x slower
 # What to pass to a builder's required parameters, by their annotated type (welcome.digit_generator
 # takes the digits). A new kind of input needs one line here; the discovery test says which.
+def small_vae(latent_dim: int = 2, beta: float = 1.0, steps: int = 400) -> VAE:
+    """A VAE trained for a few seconds on the digits (chapter 09's widgets draw what any trained one gives)."""
+    from course_utils.training import VAEConfig, train_vae_models
+
+    config = VAEConfig.preset("digits", latent_dim=latent_dim, beta=beta, steps=steps, eval_every=steps, hidden=64,
+                              lr=3e-3)
+    return train_vae_models(config, device="cpu", progress=False)[1]["vae"]
+
+
+def small_beta_sweep() -> BetaSweep:
+    betas = (0.5, 1.0, 4.0)
+    return score_beta_sweep(load_digits(), betas, tuple(small_vae(8, beta, steps=200) for beta in betas))
+
+
 INPUTS: dict[type, Callable[[], object]] = {Digits: load_digits,
-                                            DigitModels: lambda: train_digit_models(load_digits())}
+                                            DigitModels: lambda: train_digit_models(load_digits()),
+                                            VAE: small_vae, BetaSweep: small_beta_sweep}
 
 
 def widget_modules(package: ModuleType = course_utils.widgets) -> list[ModuleType]:

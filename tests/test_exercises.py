@@ -341,6 +341,92 @@ WRONG = {
         "the means only": lambda n, p, m, c, g: (m.double()[_sample(n, p, m, c, g)[1]], _sample(n, p, m, c, g)[1]),
         "rigged object": lambda n, p, m, c, g: (AlwaysEqual(), AlwaysEqual()),
     },
+    ("05_regularization_and_constraints", "l2-penalty-tests", "l2_penalty"): {
+        "the norm, not its square": lambda ws, lam: _penalty(ws, lam, lambda w: w.norm()),
+        "½λ Σ w²": lambda ws, lam: _penalty(ws, lam / 2, lambda w: (w**2).sum()),
+        "the mean, not the sum": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).mean()),
+        "the first tensor only": lambda ws, lam: _penalty(ws[:1], lam, lambda w: (w**2).sum()),
+        "λ left out": lambda ws, lam: _penalty(ws, 1.0, lambda w: (w**2).sum()) * (lam >= 0),
+        "no check of λ": lambda ws, lam: lam * sum((w**2).sum() for w in ws),
+        "a float (.item())": lambda ws, lam: float(_penalty(ws, lam, lambda w: (w**2).sum())),
+        "detached": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()).detach(),
+        "float32 always": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()).float(),
+        "rigged tensor subclass": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()).as_subclass(RiggedTensor),
+    },
+    ("05_regularization_and_constraints", "l1-penalty-tests", "l1_penalty"): {
+        "no absolute value": lambda ws, lam: _penalty(ws, lam, lambda w: w.sum()),
+        "squares (L2)": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()),
+        "the L1 norm of the flattened norms": lambda ws, lam: _penalty(ws, lam, lambda w: w.norm()),
+        "the mean, not the sum": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().mean()),
+        "no check of λ": lambda ws, lam: lam * sum(w.abs().sum() for w in ws),
+        "a float (.item())": lambda ws, lam: float(_penalty(ws, lam, lambda w: w.abs().sum())),
+        "detached": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().sum()).detach(),
+        "float32 always": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().sum()).float(),
+        "rigged tensor subclass": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().sum()).as_subclass(RiggedTensor),
+    },
+    ("05_regularization_and_constraints", "soft-threshold-tests", "soft_threshold"): {
+        "hard threshold (keeps w beyond the step)": lambda w, t: _shrink(w, t, "hard"),
+        "max(w − step, 0): negatives lost": lambda w, t: _shrink(w, t, "no sign"),
+        "shrinks without stopping at 0": lambda w, t: _shrink(w, t, "no clamp"),
+        "threshold 2·step": lambda w, t: _shrink(w, 2 * t),
+        "half the step": lambda w, t: _shrink(w, t / 2),
+        "no check of the step": lambda w, t: torch.sign(w) * torch.clamp(w.abs() - t, min=0.0),
+        "float32 always": lambda w, t: _shrink(w, t).float(),
+        "a numpy array": lambda w, t: _shrink(w, t).numpy(),
+        "rigged tensor subclass": lambda w, t: _shrink(w, t).as_subclass(RiggedTensor),
+    },
+    ("05_regularization_and_constraints", "power-iteration-tests", "spectral_norm_power_iteration"): {
+        "ignores the generator": lambda W, n, g: _power(W, n, None),
+        "starts from u (a row-sized vector)": lambda W, n, g: _power(W, n, g, "from u"),
+        "one iteration whatever n_iter": lambda W, n, g: _power(W, 1, g) if n >= 1 else _power(W, 0, g),
+        "σ² (the eigenvalue of WᵀW)": lambda W, n, g: _power(W, n, g) ** 2,
+        "the Frobenius norm": lambda W, n, g: _power(W, n, g) * 0 + float(W.norm()) if n >= 1 else _power(W, 0, g),
+        "the exact σ (an SVD, no iteration)": lambda W, n, g: (_power(W, n, g), float(
+            torch.linalg.matrix_norm(W, ord=2)))[1],
+        "‖Wᵀu‖ of the last u (one half-step behind)": lambda W, n, g: _power(W, n, g, "half step"),
+        "no check of n_iter": lambda W, n, g: _power(W, max(n, 0), g, "no checks"),
+        "a tensor": lambda W, n, g: torch.tensor(_power(W, n, g)),
+        "rigged float": lambda W, n, g: RiggedFloat(_power(W, n, g)),
+    },
+    ("09_vaes", "reparameterize-tests", "reparameterize"): {
+        "ignores the generator": lambda m, lv, g: _reparameterize(m, lv, None),
+        "sigma = exp(logvar)": lambda m, lv, g: _reparameterize(m, 2 * lv, g),
+        "logvar used as sigma": lambda m, lv, g: m + lv * torch.randn(m.shape, generator=g, dtype=m.dtype),
+        "detached": lambda m, lv, g: _reparameterize(m, lv, g).detach(),
+        "no shape check": lambda m, lv, g: m + torch.exp(0.5 * lv) * torch.randn(m.shape, generator=g, dtype=m.dtype),
+        "eps drawn twice": lambda m, lv, g: (torch.randn(m.shape, generator=g), _reparameterize(m, lv, g))[1],
+        "the mean only": lambda m, lv, g: _reparameterize(m, lv, g) * 0 + m,
+        "rigged tensor subclass": lambda m, lv, g: _reparameterize(m, lv, g).as_subclass(RiggedTensor),
+    },
+    ("09_vaes", "gaussian-kl-tests", "kl_to_standard_normal"): {
+        "per dimension, not summed": lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - lv - 1),
+        "mean over the latent axis": lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - lv - 1).mean(-1),
+        "summed over everything": lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - lv - 1).sum(),
+        "logvar read as log sigma": lambda m, lv: 0.5 * (m.pow(2) + (2 * lv).exp() - 2 * lv - 1).sum(-1),
+        "sign flipped": lambda m, lv: -0.5 * (m.pow(2) + lv.exp() - lv - 1).sum(-1),
+        "float32 always": lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - lv - 1).sum(-1).float(),
+        "rigged tensor subclass": lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - lv - 1).sum(-1).as_subclass(RiggedTensor),
+    },
+    ("09_vaes", "bernoulli-elbo-tests", "bernoulli_elbo"): {
+        "log(sigmoid(l))": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv, "log sigmoid"),
+        "log of clamped probabilities": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv, "clamped"),
+        "mean over the batch": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv).mean(),
+        "the likelihood without the KL": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv, "no kl"),
+        "the KL added": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv, "plus kl"),
+        "sigmoid applied twice": lambda x, lg, m, lv: _bernoulli_elbo(x, torch.sigmoid(lg), m, lv),
+        "mean over the pixels": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv, "pixel mean"),
+        "float32 always": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv).float(),
+        "rigged tensor subclass": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv).as_subclass(RiggedTensor),
+    },
+    ("09_vaes", "iwae-estimate-tests", "iwae_estimate"): {
+        "the mean of the log-weights (the ELBO's bound)": lambda lw: lw.mean(0),
+        "log(mean(exp)) (underflows)": lambda lw: torch.log(torch.exp(lw).mean(0)),
+        "log k not subtracted": lambda lw: torch.logsumexp(lw, 0),
+        "over the images, not the samples": lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]),
+        "the largest weight only": lambda lw: lw.max(0).values,
+        "float32 always": lambda lw: (torch.logsumexp(lw, 0) - math.log(lw.shape[0])).float(),
+        "rigged tensor subclass": lambda lw: (torch.logsumexp(lw, 0) - math.log(lw.shape[0])).as_subclass(RiggedTensor),
+    },
     ("06_weight_sharing", "conv-as-matrix-tests", "conv_as_matrix"): {
         "the kernel flipped (a true convolution)": lambda k, n: _conv_matrix(k.flip(0), n),
         "square, with the kernel running past the end": lambda k, n: _conv_matrix_square(k, n),
@@ -517,6 +603,25 @@ def _checked_sigmas(s0, s1, value: float) -> float:
     return value
 
 
+def _reparameterize(mu, logvar, generator):
+    if mu.shape != logvar.shape:
+        raise ValueError("mu and logvar must have the same shape")
+    return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+
+
+def _bernoulli_elbo(x, logits, mu, logvar, mistake: str = ""):
+    if mistake == "log sigmoid":
+        log_p = x * torch.log(torch.sigmoid(logits)) + (1 - x) * torch.log(1 - torch.sigmoid(logits))
+    elif mistake == "clamped":
+        p = torch.sigmoid(logits).clamp(1e-7, 1 - 1e-7)
+        log_p = x * torch.log(p) + (1 - x) * torch.log(1 - p)
+    else:
+        log_p = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    likelihood = log_p.mean(1) if mistake == "pixel mean" else log_p.sum(1)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
+    return {"no kl": likelihood, "plus kl": likelihood + kl}.get(mistake, likelihood - kl)
+
+
 def _mc(p, q, x, spread: str = "standard error") -> tuple[float, float]:
     terms = p.log_prob(x) - q.log_prob(x)
     values = {"standard error": terms.std() / math.sqrt(len(x)), "std": terms.std(),
@@ -526,6 +631,23 @@ def _mc(p, q, x, spread: str = "standard error") -> tuple[float, float]:
 
 # Correct answers written differently from the solution: the graded cells must accept them all.
 RIGHT = {
+    ("05_regularization_and_constraints", "l2-penalty-tests", "l2_penalty"): {
+        "a dot product of the flattened weights": lambda ws, lam: _checked_lam(
+            lam, lambda: lam * torch.cat([w.flatten() for w in ws]) @ torch.cat([w.flatten() for w in ws])),
+        "squared norms": lambda ws, lam: _checked_lam(lam, lambda: lam * sum(w.norm() ** 2 for w in ws)),
+    },
+    ("05_regularization_and_constraints", "l1-penalty-tests", "l1_penalty"): {
+        "torch.linalg.vector_norm, ord=1": lambda ws, lam: _checked_lam(
+            lam, lambda: lam * sum(torch.linalg.vector_norm(w, ord=1) for w in ws)),
+    },
+    ("05_regularization_and_constraints", "soft-threshold-tests", "soft_threshold"): {
+        "F.softshrink": lambda w, t: _checked_lam(t, lambda: F.softshrink(w, t)),
+        "torch.where": lambda w, t: _checked_lam(t, lambda: torch.where(w.abs() > t, w - t * torch.sign(w),
+                                                                        torch.zeros_like(w))),
+    },
+    ("05_regularization_and_constraints", "power-iteration-tests", "spectral_norm_power_iteration"): {
+        "torch.mv and F.normalize": lambda W, n, g: _power(W, n, g, "mv"),
+    },
     ("01_probability_densities", "sample-exponential-tests", "sample_exponential"): {
         "-log(U) / rate (1 - U is uniform too)": lambda n, rate, g: -torch.log(torch.rand(n, generator=g)) / rate,
         "-log(1 - U) / rate without log1p": lambda n, rate, g: -torch.log(1 - torch.rand(n, generator=g)) / rate,
@@ -563,6 +685,22 @@ RIGHT = {
     },
     ("02_generative_vs_discriminative", "sample-labelled-tests", "sample_labelled"): {
         "a loop over the classes": lambda n, p, m, c, g: _sample_by_class(n, p, m, c, g),
+    },
+    ("09_vaes", "reparameterize-tests", "reparameterize"): {
+        "sqrt(exp(logvar)) and an explicit check": lambda m, lv, g: _reparameterize(m, lv, g) if m.shape != lv.shape
+        else m + torch.sqrt(torch.exp(lv)) * torch.randn(m.shape, generator=g, dtype=m.dtype),
+    },
+    ("09_vaes", "gaussian-kl-tests", "kl_to_standard_normal"): {
+        "torch.distributions": lambda m, lv: D.kl_divergence(D.Normal(m, torch.exp(0.5 * lv)),
+                                                             D.Normal(torch.zeros_like(m), torch.ones_like(m))).sum(-1),
+    },
+    ("09_vaes", "bernoulli-elbo-tests", "bernoulli_elbo"): {
+        "minus BCE with logits": lambda x, lg, m, lv: _bernoulli_elbo(x, lg, m, lv),
+        "x·l − softplus(l)": lambda x, lg, m, lv: (x * lg - F.softplus(lg)).sum(1)
+        - 0.5 * (m.pow(2) + lv.exp() - lv - 1).sum(-1),
+    },
+    ("09_vaes", "iwae-estimate-tests", "iwae_estimate"): {
+        "max-shifted by hand": lambda lw: lw.max(0).values + torch.log(torch.exp(lw - lw.max(0).values).mean(0)),
     },
     ("06_weight_sharing", "conv-as-matrix-tests", "conv_as_matrix"): {
         "from the unfold of an identity": lambda k, n: torch.eye(n, dtype=k.dtype).unfold(0, len(k), 1) @ k,
@@ -656,6 +794,58 @@ def _count_modes_by_loop(x, centers, std):
         return 0, 0.0, math.nan
     kl = sum(c / total * math.log(c / total * len(centers)) for c in counts if c)
     return sum(c > 0 for c in counts), total / len(x), kl
+
+
+def _penalty(weights, lam, term):
+    """Chapter 05's penalties with the check of λ, summing ``term`` over the tensors."""
+    if lam < 0:
+        raise ValueError("lam must be >= 0")
+    return lam * sum(term(w) for w in weights)
+
+
+def _checked_lam(value, compute):
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return compute()
+
+
+def _shrink(w, step, mistake: str = ""):
+    """Chapter 05's soft threshold, right or with one ``mistake``."""
+    if step < 0:
+        raise ValueError("step must be >= 0")
+    if mistake == "hard":
+        return torch.where(w.abs() > step, w, torch.zeros_like(w))
+    if mistake == "no sign":
+        return torch.clamp(w - step, min=0.0)
+    if mistake == "no clamp":
+        return w - step * torch.sign(w)
+    return torch.sign(w) * torch.clamp(w.abs() - step, min=0.0)
+
+
+def _power(W, n_iter, generator, mistake: str = ""):
+    """Chapter 05's power iteration, right or with one ``mistake``."""
+    if mistake != "no checks" and (W.ndim != 2 or n_iter < 1):
+        raise ValueError("W must be 2-D and n_iter >= 1")
+    if mistake == "from u":
+        u = torch.randn(W.shape[0], generator=generator, dtype=W.dtype)
+        for _ in range(n_iter):
+            v = F.normalize(W.T @ u, dim=0)
+            u = F.normalize(W @ v, dim=0)
+        return float((W.T @ u).norm())
+    v = torch.randn(W.shape[1], generator=generator, dtype=W.dtype)
+    u = None
+    for _ in range(n_iter):
+        if mistake == "mv":
+            u = F.normalize(torch.mv(W, v), dim=0)
+            v = F.normalize(torch.mv(W.T, u), dim=0)
+        else:
+            u = W @ v
+            u = u / u.norm()
+            v = W.T @ u
+            v = v / v.norm()
+    if mistake == "half step" and u is not None:
+        return float((W.T @ u).norm())
+    return float((W @ v).norm())
 
 
 def _checked(a, b, compute):

@@ -456,3 +456,108 @@ def test_parameter_counter_counts_both_layers():
     assert number_after(readout(live), "kernel") == sum(p.numel() for p in nn.Conv2d(1, 1, 3).parameters())
     change(live, "kernel", 5)
     assert number_after(readout(live), "kernel") == 26
+
+
+def test_regularization_explorer_reads_out_the_runs_numbers():
+    """Does the readout give the chosen network's training and validation MSE, the unregularised network's, the
+    weights near zero under L1, and the network at its step under early stopping?"""
+    from course_utils.regularization import L1_STRENGTHS, L2_STRENGTHS, STOP_STEPS, chapter_runs
+    from course_utils.widgets import regularization as regularization_widgets
+
+    runs = chapter_runs()
+    live = regularization_widgets.regularization_explorer()
+    check_output(live)
+    k, plain = runs.index("l2", L2_STRENGTHS[4]), runs.index("none")  # the default: L2 at strength 5
+    text = readout(live)
+    assert number_after(text, "training MSE") == pytest.approx(float(runs.train_loss[k, -1]), abs=6e-5)
+    assert number_after(text, "validation MSE") == pytest.approx(float(runs.val_loss[k, -1]), abs=6e-5)
+    assert number_after(text, "steps: training") == pytest.approx(float(runs.train_loss[plain, -1]), abs=6e-5)
+    assert number_after(text, ", validation") == pytest.approx(float(runs.val_loss[plain, -1]), abs=6e-5)
+    change(live, "kind", "l1")
+    k = runs.index("l1", L1_STRENGTHS[4])
+    assert number_after(readout(live), "of which") == int((runs.weights[k, -1].abs() < 1e-3).sum())
+    change(live, "kind", "early_stopping")
+    change(live, "level", 6)
+    at = int(torch.searchsorted(runs.steps, torch.tensor(STOP_STEPS[5])))
+    text = readout(live)
+    assert number_after(text, "training stopped at step") == STOP_STEPS[5] == int(runs.steps[at])
+    assert number_after(text, "validation MSE") == pytest.approx(float(runs.val_loss[plain, at]), abs=6e-5)
+
+
+def test_constraint_explorer_sets_the_measured_constant_beside_its_bound():
+    """Is the measured Lipschitz constant at most the bound, is spectral normalisation's bound its scale K, and
+    does the unconstrained critic's score run away from W1 = 2?"""
+    from course_utils.regularization import CONSTRAINT_STRENGTHS, critic_report
+    from course_utils.widgets import regularization as regularization_widgets
+
+    live = regularization_widgets.constraint_explorer()
+    check_output(live)
+    text = readout(live)  # spectral normalisation at strength 3: K = 1
+    assert number_after(text, "grid)") <= number_after(text, "spectral norms)") == pytest.approx(1.0, abs=0.01)
+    change(live, "level", 1)
+    assert number_after(readout(live), "spectral norms)") == pytest.approx(CONSTRAINT_STRENGTHS["spectral_norm"][0],
+                                                                            rel=0.01)
+    change(live, "kind", "clip")
+    report = critic_report("clip", CONSTRAINT_STRENGTHS["clip"][0])
+    text = readout(live)
+    assert number_after(text, "grid)") == pytest.approx(report.lipschitz, abs=6e-4)
+    assert number_after(text, "spectral norms)") == pytest.approx(report.bound, abs=6e-4)
+    change(live, "kind", "none")
+    assert number_after(readout(live), "E_P f − E_Q f =") > 10
+
+
+def test_latent_explorer_decodes_the_slider_point_and_names_the_nearest_code(digits):
+    """Does the readout give the prior density at z and the nearest encoded test digit, and does the picture
+    change with z? A VAE without a 2-d latent is refused with the fix."""
+    from course_utils.models import MLPVAE
+    from course_utils.widgets import vae as vae_widgets
+
+    torch.manual_seed(0)
+    vae = MLPVAE(latent_dim=2, hidden=16).eval()
+    live = vae_widgets.latent_explorer(vae, digits)
+    check_output(live)
+    change(live, "z1", 1.5)
+    change(live, "z2", -0.5)
+    text = readout(live)
+    assert number_after(text, "p(z) =") == pytest.approx(math.exp(-(1.5**2 + 0.5**2) / 2) / (2 * math.pi), abs=1e-4)
+    with torch.no_grad():
+        means = vae.encode(digits.x_test)[0]
+    distance = (means - torch.tensor([1.5, -0.5])).norm(dim=1)
+    nearest = int(distance.argmin())
+    assert f"a {int(digits.y_test[nearest])} at distance {float(distance[nearest]):.2f}" in text
+    with pytest.raises(ValueError, match="latent_dim=8"):
+        vae_widgets.latent_explorer(MLPVAE(latent_dim=8, hidden=16), digits)
+
+
+def test_interpolation_reports_both_digits_and_their_latent_distance(digits):
+    from course_utils.models import MLPVAE
+    from course_utils.widgets import vae as vae_widgets
+
+    torch.manual_seed(1)
+    vae = MLPVAE(latent_dim=2, hidden=16).eval()
+    live = vae_widgets.interpolation(vae, digits)
+    check_output(live)
+    change(live, "end", 7)
+    text = readout(live)
+    with torch.no_grad():
+        means = vae.encode(digits.x_test[[0, 7]])[0]
+    assert f"(a {int(digits.y_test[0])})" in text and f"(a {int(digits.y_test[7])})" in text
+    assert number_after(text, "latent distance") == pytest.approx(float((means[0] - means[1]).norm()), abs=0.006)
+
+
+def test_beta_explorer_shows_each_run_s_rate_and_distortion(digits):
+    from course_utils.models import MLPVAE
+    from course_utils.variational import score_beta_sweep
+    from course_utils.widgets import vae as vae_widgets
+
+    torch.manual_seed(2)
+    sweep = score_beta_sweep(digits, (0.5, 1.0, 4.0), tuple(MLPVAE(latent_dim=4, hidden=16) for _ in range(3)))
+    live = vae_widgets.beta_explorer(sweep)
+    check_output(live)
+    assert live.values()["beta"] == 1.0
+    change(live, "beta", 4.0)
+    text = readout(live)
+    assert number_after(text, "rate") == pytest.approx(sweep.rates[2], abs=0.006)
+    assert number_after(text, "distortion") == pytest.approx(sweep.distortions[2], abs=0.006)
+    assert number_after(text, "−ELBO") == pytest.approx(sweep.rates[2] + sweep.distortions[2], abs=0.011)
+    assert number_after(text, "active dimensions") == sweep.active[2]
