@@ -92,7 +92,8 @@ def regularization_explorer(runs: RegularizationRuns | None = None) -> LiveFigur
         curves.legend(loc="upper right", ncol=2, fontsize=7, frameon=False)
 
         weights = runs.weights[model, at].numpy()
-        hist.hist(np.clip(weights, WEIGHT_BINS[0], WEIGHT_BINS[-1]), bins=WEIGHT_BINS, color=MODEL_COLOR)
+        counts, _ = np.histogram(np.clip(weights, WEIGHT_BINS[0], WEIGHT_BINS[-1]), bins=WEIGHT_BINS)
+        hist.stairs(np.maximum(counts, 0.5), WEIGHT_BINS, baseline=0.5, fill=True, color=MODEL_COLOR)  # one artist
         hist.set(
             yscale="log",
             xlim=(WEIGHT_BINS[0], WEIGHT_BINS[-1]),
