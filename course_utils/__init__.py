@@ -12,8 +12,11 @@ siblings that may not import each other. ``tests/test_layers.py`` checks these r
       |             (nbgrader's converters run in-process). Never torch.
     widgets/        one builder module per chapter topic on widgets/base.py (LiveFigure); no maths in them.
     training/       config (frozen configs, presets), steps, sampling, checkpoint, the loop, distributed.
-    doctor | logistic | kl_fitting | ppca | plotting | grading
-                    the environment check, chapter experiments, matplotlib figures, test-cell assertions.
+    regularization  chapter 05's experiments, a layer of their own: they measure critics with wgan_theory.
+    doctor | logistic | kl_fitting | ppca | generative_classifiers | weight_sharing | gan_theory
+      | wgan_theory | variational | plotting | grading
+                    the environment check, the chapters' experiments (02, 04, 06-09), matplotlib figures,
+                    test-cell assertions.
     metrics : models : losses : data
                     mode coverage and likelihood bounds, nn.Modules, losses with their equations, data sets.
     divergences | distributions | device
