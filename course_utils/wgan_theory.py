@@ -18,15 +18,17 @@ clipping, the gradient penalty and spectral normalisation).
 
 **Duality in 1-D.** Integrating by parts, E_P f − E_Q f = ∫ f′(t) (F_Q(t) − F_P(t)) dt for a critic f, and a
 1-Lipschitz f has |f′| ≤ 1, so the largest value is ∫ |F_P − F_Q| dt = W₁, reached by the f whose slope is
-sign(F_Q − F_P) everywhere: :func:`optimal_critic_1d` builds it from samples, and E_P f* − E_Q f* equals
-``divergences.wasserstein_1d`` to rounding. :func:`train_critic` learns a critic from samples under each
-constraint (a GAN's discriminator for comparison); :func:`theta_gradient` measures the gradient a critic
-gives a generator on the parallel lines.
+sign(F_Q − F_P) everywhere: :func:`optimal_critic_1d` builds it from samples (:func:`optimal_critic_function`
+evaluates it), and its :func:`dual_objective` E_P f* − E_Q f* equals ``divergences.wasserstein_1d`` to
+rounding. :func:`train_critic` learns a critic from samples under each constraint (a GAN's discriminator for
+comparison; :func:`critic_function` evaluates it on the line); :func:`theta_gradient` measures the gradient a
+critic gives a generator on the parallel lines.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -40,6 +42,7 @@ from course_utils.models import MLPDiscriminator
 Tensor = torch.Tensor
 CriticKind = Literal["gan", "clip", "gp", "sn"]
 CRITIC_KINDS = ("gan", "clip", "gp", "sn")  # a GAN's D, and the three ways to keep a WGAN critic Lipschitz
+Critic1D = Callable[[Tensor], Tensor]  # a critic on the line: a 1-D tensor of points -> their scores, same shape
 
 
 def parallel_lines(theta: float) -> dict[str, float]:
@@ -102,6 +105,32 @@ def optimal_critic_1d(x: Tensor, y: Tensor) -> tuple[np.ndarray, np.ndarray]:
     rises = torch.sign(gap) * knots.diff()  # slope ±1 (0 where the CDFs agree) times the interval
     values = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(rises, 0)])
     return knots.numpy(), values.numpy()
+
+
+def optimal_critic_function(x: Tensor, y: Tensor) -> Critic1D:
+    """:func:`optimal_critic_1d` as a function: a 1-D tensor of points -> f* at each (float64, linear between
+    the knots, constant beyond them)."""
+    knots, values = optimal_critic_1d(x, y)
+    return lambda points: torch.from_numpy(np.interp(points.detach().double().numpy(), knots, values))
+
+
+def critic_function(critic: nn.Module) -> Critic1D:
+    """A critic trained on 1-D data ((N, 1) in, (N,) or (N, 1) scores out) as a function of a 1-D tensor of
+    points: their scores, (N,) float64, without gradients."""
+
+    def scores(points: Tensor) -> Tensor:
+        with torch.no_grad():
+            return critic(points.detach().float()[:, None]).reshape(len(points)).double()
+
+    return scores
+
+
+def dual_objective(f: Critic1D, x: Tensor, y: Tensor) -> float:
+    """E_x f − E_y f, the value Kantorovich-Rubinstein duality maximises over 1-Lipschitz critics f: W₁(x, y)
+    at the optimal f*, less for any other 1-Lipschitz f (more is possible only for an f that is not
+    1-Lipschitz)."""
+    with torch.no_grad():
+        return float(f(x).double().mean() - f(y).double().mean())
 
 
 def _critic_loss(kind: CriticKind, critic: nn.Module, real: Tensor, fake: Tensor, gp_lambda: float,

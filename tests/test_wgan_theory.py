@@ -15,9 +15,12 @@ from course_utils.models import MLPDiscriminator
 from course_utils.training import GANConfig, build_gan
 from course_utils.wgan_theory import (
     CRITIC_KINDS,
+    critic_function,
     critic_gradient_norms,
+    dual_objective,
     lipschitz_estimate,
     optimal_critic_1d,
+    optimal_critic_function,
     parallel_lines,
     parallel_lines_samples,
     theta_gradient,
@@ -89,6 +92,20 @@ def test_the_optimal_1d_critic_attains_w1_and_is_1_lipschitz(sizes):
     dual = np.interp(x.numpy(), knots, values).mean() - np.interp(y.numpy(), knots, values).mean()
     assert dual == pytest.approx(st.wasserstein_distance(x.numpy(), y.numpy()), rel=1e-9, abs=1e-12)
     assert np.all(np.abs(np.diff(values)) <= np.diff(knots) + 1e-12) and values[0] == 0  # |Δf| ≤ |Δt|
+
+
+def test_the_dual_objective_of_the_optimal_critic_function_is_w1_and_a_trained_critic_stays_below():
+    """E_x f* − E_y f* = W₁ for the optimal critic as a function; a 1-Lipschitz trained critic (spectral norm)
+    scores no more than W₁, and critic_function turns its (N, 1) input into a function of a 1-D tensor."""
+    rng = torch.Generator().manual_seed(3)
+    x = torch.randn(500, generator=rng, dtype=torch.float64)
+    y = torch.randn(500, generator=rng, dtype=torch.float64) + 2.0
+    w1 = float(wasserstein_1d(x, y))
+    assert dual_objective(optimal_critic_function(x, y), x, y) == pytest.approx(w1, rel=1e-9)
+    trained = critic_function(train_critic(x[:, None], y[:, None], "sn", steps=100))
+    scores = trained(torch.linspace(-3.0, 3.0, 7, dtype=torch.float64))
+    assert scores.shape == (7,) and scores.dtype == torch.float64
+    assert dual_objective(trained, x, y) <= w1 + 0.05
 
 
 def test_the_optimal_1d_critic_refuses_what_is_not_a_1d_sample():
