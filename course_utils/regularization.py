@@ -8,7 +8,8 @@ The distinctions this module makes measurable:
   gradient with :func:`soft_threshold`, whose exact zeros come from the L1 ball's corners); both are MAP
   estimates under a Gaussian or a Laplace prior (:func:`negative_log_posterior`, :func:`prior_strength`);
 - a **constraint** restricts the weights to a set, here a norm ball: :func:`project_l2_ball`,
-  :func:`project_l1_ball`, :func:`constrained_least_squares` (accelerated projected gradient). The L2 penalty at
+  :func:`project_l1_ball`, :func:`constrained_least_squares` (accelerated projected gradient;
+  :func:`make_ball_problems` draws problems on which both balls bind). The L2 penalty at
   λ and the L2 ball of radius r = ‖w_λ‖ give the same solution, λ being the constraint's Lagrange multiplier
   (:func:`lagrange_multiplier`);
 - on a small network, overfitting 15 noisy points and four cures trained side by side
@@ -18,8 +19,8 @@ The distinctions this module makes measurable:
   trained on 2-D data (:func:`train_constrained_critic`), with the constant measured
   (:func:`lipschitz_lower_bound`, from ``wgan_theory.critic_gradient_norms``) beside the product of the layers'
   spectral norms (:func:`lipschitz_upper_bound`; :func:`power_iteration` estimates one of them);
-- max pooling is neither: no parameter, no term in the loss, no restricted weight, but an invariance to small
-  shifts (:func:`pooling_shift_change`).
+- max pooling is neither: no parameter, no term in the loss, no restricted weight, but an output less sensitive
+  to small shifts, partly invariant to them (:func:`pooling_shift_change`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def _check_nonnegative(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return float(value)
+
+
+def _check_steps(name: str, value: int, *, minimum: int | None = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name} must be an int{bound}; got {value!r}")
+    return value
 
 
 # ============================================================================ the data and the polynomial model
@@ -111,6 +119,7 @@ def lasso(X: Tensor, y: Tensor, lam: float, *, steps: int = 5_000) -> Tensor:
     a gradient step on the MSE, then :func:`soft_threshold` by step·λ. Weights the penalty outweighs are
     exactly 0."""
     lam = _check_nonnegative("lam", lam)
+    steps = _check_steps("steps", steps)
     step = 1.0 / float(_lipschitz_of_mse_gradient(X))
     w = torch.zeros(X.shape[1], dtype=X.dtype)
     z, t = w.clone(), 1.0
@@ -132,8 +141,9 @@ def _as_list(weights: Iterable[Tensor]) -> list[Tensor]:
 
 
 def l2_penalty(weights: Iterable[Tensor], lam: float) -> Tensor:
-    """λ Σ_i Σ_j w_ij² over a list of tensors: the term weight decay adds to the loss. A 0-dim tensor that
-    autograd differentiates (gradient 2λw)."""
+    """λ Σ_i Σ_j w_ij² over a list of tensors, the L2 penalty: a 0-dim tensor that autograd differentiates
+    (gradient 2λw). Added to the loss it is weight decay under plain SGD (w ← (1 − 2ηλ)w − η∇L), not under Adam,
+    which rescales 2λw per weight like the rest of the gradient (Loshchilov & Hutter 2019)."""
     lam = _check_nonnegative("lam", lam)
     return lam * sum((w**2).sum() for w in _as_list(weights))
 
@@ -234,6 +244,8 @@ def constrained_least_squares(X: Tensor, y: Tensor, radius: float, *, norm: str 
     """
     if norm not in ("l2", "l1"):
         raise ValueError(f"norm must be 'l2' or 'l1'; got {norm!r}")
+    steps = _check_steps("steps", steps)
+    radius = _check_nonnegative("radius", radius)
     project = project_l2_ball if norm == "l2" else project_l1_ball
     step = (1.0 / _lipschitz_of_mse_gradient(X))[..., None]  # (..., 1)
     w = torch.zeros(X.shape[:-2] + X.shape[-1:], dtype=X.dtype)
@@ -248,13 +260,55 @@ def constrained_least_squares(X: Tensor, y: Tensor, radius: float, *, norm: str 
     return w
 
 
+def make_ball_problems(
+    n: int, radius: float, *, n_points: int = 10, dim: int = 2, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``n`` random least-squares problems, min (1/N)‖Aw − b‖², on which both the L1 and the L2 ball of
+    ``radius`` bind: the unconstrained solution w_ls lies outside both.
+
+    Entries of A and b are N(0, 1) (float64); problems are drawn in batches of ``n`` and those with
+    ‖w_ls‖₂ > radius kept, in the order drawn, until there are ``n``. Since ‖w‖₁ ≥ ‖w‖₂, such a w_ls lies outside
+    the L1 ball too, so both constrained solutions sit on their ball's boundary and a comparison of their zeros
+    is never won by a solution that is simply w_ls.
+
+    Returns
+    -------
+    A : Tensor, shape (n, n_points, dim)
+    b : Tensor, shape (n, n_points)
+    w_ls : Tensor, shape (n, dim)
+        The least-squares solutions (``torch.linalg.lstsq``).
+    """
+    n, n_points, dim = (_check_steps(name, v) for name, v in (("n", n), ("n_points", n_points), ("dim", dim)))
+    radius = _check_nonnegative("radius", radius)
+    kept: list[tuple[Tensor, Tensor, Tensor]] = []
+    found = 0
+    for _ in range(1_000):
+        A = torch.randn(n, n_points, dim, generator=generator, dtype=torch.float64)
+        b = torch.randn(n, n_points, generator=generator, dtype=torch.float64)
+        w_ls = torch.linalg.lstsq(A, b[..., None]).solution[..., 0]  # (n, dim)
+        binds = w_ls.norm(dim=-1) > radius  # outside the L2 ball, hence outside the L1 ball as well
+        kept.append((A[binds], b[binds], w_ls[binds]))
+        found += int(binds.sum())
+        if found >= n:
+            A, b, w_ls = (torch.cat(parts)[:n] for parts in zip(*kept, strict=True))
+            return A, b, w_ls
+    raise ValueError(f"fewer than {n} of {1_000 * n} random problems have a solution outside radius {radius}")
+
+
 # KKT at a solution on the sphere ‖w‖ = r: ∇MSE(w) + 2μw = 0 for a multiplier μ ≥ 0, the stationarity
 # condition of the Lagrangian MSE(w) + μ(‖w‖² − r²) (Boyd & Vandenberghe 2004, §5.5.3). μ is the ridge λ.
 def lagrange_multiplier(X: Tensor, y: Tensor, w: Tensor) -> float:
     """μ = −∇MSE(w)·w / (2‖w‖²), the multiplier of the L2-ball constraint at its solution ``w`` (d,): the λ
-    of the penalty that has the same solution."""
+    of the penalty that has the same solution. At w = 0 the constraint does not bind (0 is inside every ball of
+    radius > 0), so there is no multiplier to recover: a ``ValueError``."""
+    squared_norm = float(w @ w)
+    if squared_norm == 0:
+        raise ValueError(
+            "w = 0 lies strictly inside every ball of radius > 0, so the constraint does not bind there and "
+            "−∇MSE(w)·w / (2‖w‖²) is 0/0: pass the solution of a constraint that binds (‖w‖ = r > 0)"
+        )
     gradient = 2 * X.T @ (X @ w - y) / len(y)
-    return float(-(gradient @ w) / (2 * (w @ w)))
+    return float(-(gradient @ w) / (2 * squared_norm))
 
 
 # ============================================================================ a network: overfitting and its cures
@@ -564,7 +618,9 @@ def train_constrained_critic(
     "spectral_norm" (every layer divided by its largest singular value, Miyato et al. 2018, and the output
     multiplied by ``strength``, :class:`Scaled`); "gradient_penalty" (λ = ``strength`` times
     E(‖∇f(x̂)‖ − 1)² at interpolates, ``losses.gradient_penalty``, Gulrajani et al. 2017). Adam (``lr``,
-    β = (0.5, 0.9)) for all, so that only the constraint differs. Returns the critic in eval mode.
+    β = (0.5, 0.9)) for all, so that only the constraint differs. Everything random is drawn from ``seed``: the
+    batches from a local generator, the initial weights inside ``torch.random.fork_rng``, so the global random
+    state is the same after the call as before. Returns the critic in eval mode.
     """
     if kind not in CONSTRAINTS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, CONSTRAINTS))}; got {kind!r}")
@@ -575,9 +631,13 @@ def train_constrained_critic(
         raise ValueError(
             f"real and fake must be (N, D) and (M, D) with the same D; got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
-    rng = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # the initial weights
-    critic: nn.Module = MLPDiscriminator(real.shape[1], hidden, depth, spectral_norm=kind == "spectral_norm")
+    steps = _check_steps("steps", steps, minimum=0)
+    rng = torch.Generator().manual_seed(seed)  # the batches and the gradient penalty's interpolates
+    # nn.Linear (and spectral_norm's start vector) draw from the global generator: seed it inside fork_rng, so
+    # that the initial weights depend on ``seed`` alone and the caller's random state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        critic: nn.Module = MLPDiscriminator(real.shape[1], hidden, depth, spectral_norm=kind == "spectral_norm")
     if kind == "spectral_norm":
         critic = Scaled(critic, strength)
     optimizer = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9))
@@ -632,7 +692,8 @@ def critic_report(kind: str, strength: float = 1.0, *, steps: int = 300, seed: i
 def pooling_shift_change(x: Tensor, window: int, steps: int) -> Tensor:
     """|maxpool(roll(x, steps)) − maxpool(x)| per pooled output, for signals ``x`` (B, L) and non-overlapping
     windows of ``window`` (L divisible by it): (B, L // window). 0 where each window's maximum stayed inside
-    the window (a circular shift, so no zeros enter at the border)."""
+    the window (a circular shift by ``steps`` places, an int of either sign, so no zeros enter at the border)."""
+    _check_steps("steps", steps, minimum=None)
     if not (isinstance(window, int) and window >= 1 and x.ndim == 2 and x.shape[1] % window == 0):
         raise ValueError(f"x must be (B, L) with L divisible by window >= 1; got {tuple(x.shape)} and {window!r}")
     pool = lambda signal: nn.functional.max_pool1d(signal[:, None], window)[:, 0]  # noqa: E731

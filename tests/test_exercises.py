@@ -351,6 +351,8 @@ WRONG = {
         "a float (.item())": lambda ws, lam: float(_penalty(ws, lam, lambda w: (w**2).sum())),
         "detached": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()).detach(),
         "float32 always": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()).float(),
+        "float64 always": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()).double(),
+        "refuses λ = 0 too": lambda ws, lam: _penalty(ws, lam if lam > 0 else -1.0, lambda w: (w**2).sum()),
         "rigged tensor subclass": lambda ws, lam: _penalty(ws, lam, lambda w: (w**2).sum()).as_subclass(RiggedTensor),
     },
     ("05_regularization_and_constraints", "l1-penalty-tests", "l1_penalty"): {
@@ -362,6 +364,8 @@ WRONG = {
         "a float (.item())": lambda ws, lam: float(_penalty(ws, lam, lambda w: w.abs().sum())),
         "detached": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().sum()).detach(),
         "float32 always": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().sum()).float(),
+        "float64 always": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().sum()).double(),
+        "refuses λ = 0 too": lambda ws, lam: _penalty(ws, lam if lam > 0 else -1.0, lambda w: w.abs().sum()),
         "rigged tensor subclass": lambda ws, lam: _penalty(ws, lam, lambda w: w.abs().sum()).as_subclass(RiggedTensor),
     },
     ("05_regularization_and_constraints", "soft-threshold-tests", "soft_threshold"): {
@@ -372,6 +376,7 @@ WRONG = {
         "half the step": lambda w, t: _shrink(w, t / 2),
         "no check of the step": lambda w, t: torch.sign(w) * torch.clamp(w.abs() - t, min=0.0),
         "float32 always": lambda w, t: _shrink(w, t).float(),
+        "float64 always": lambda w, t: _shrink(w, t).double(),
         "a numpy array": lambda w, t: _shrink(w, t).numpy(),
         "rigged tensor subclass": lambda w, t: _shrink(w, t).as_subclass(RiggedTensor),
     },
@@ -385,6 +390,7 @@ WRONG = {
             torch.linalg.matrix_norm(W, ord=2)))[1],
         "‖Wᵀu‖ of the last u (one half-step behind)": lambda W, n, g: _power(W, n, g, "half step"),
         "no check of n_iter": lambda W, n, g: _power(W, max(n, 0), g, "no checks"),
+        "refuses a 1-D W but not a 3-D one": lambda W, n, g: _power(W, n, g, "only 1-D refused"),
         "a tensor": lambda W, n, g: torch.tensor(_power(W, n, g)),
         "rigged float": lambda W, n, g: RiggedFloat(_power(W, n, g)),
     },
@@ -824,7 +830,10 @@ def _shrink(w, step, mistake: str = ""):
 
 def _power(W, n_iter, generator, mistake: str = ""):
     """Chapter 05's power iteration, right or with one ``mistake``."""
-    if mistake != "no checks" and (W.ndim != 2 or n_iter < 1):
+    if mistake == "only 1-D refused":
+        if W.ndim == 1 or n_iter < 1:
+            raise ValueError("W must not be 1-D and n_iter >= 1")
+    elif mistake != "no checks" and (W.ndim != 2 or n_iter < 1):
         raise ValueError("W must be 2-D and n_iter >= 1")
     if mistake == "from u":
         u = torch.randn(W.shape[0], generator=generator, dtype=W.dtype)

@@ -28,6 +28,7 @@ from course_utils.regularization import (
     legendre_features,
     lipschitz_lower_bound,
     lipschitz_upper_bound,
+    make_ball_problems,
     make_noisy_sine,
     map_estimate,
     max_norm_,
@@ -174,23 +175,53 @@ def test_the_l2_penalty_and_the_l2_ball_give_the_same_solution(problem) -> None:
         constrained_least_squares(X, y, 1.0, norm="linf")
 
 
+def test_ball_problems_have_solutions_outside_both_balls() -> None:
+    """Does make_ball_problems return n problems, drawn with the generator, whose least-squares solution lies
+    outside the L2 ball (so outside the L1 ball too), and is w_ls their least-squares solution?"""
+    A, b, w_ls = make_ball_problems(300, 0.4, generator=torch.Generator().manual_seed(0))
+    assert A.shape == (300, 10, 2) and b.shape == (300, 10) and w_ls.shape == (300, 2)
+    torch.testing.assert_close(w_ls, torch.linalg.lstsq(A, b[..., None]).solution[..., 0])
+    assert bool((w_ls.norm(dim=-1) > 0.4).all()) and bool((w_ls.abs().sum(-1) > 0.4).all())
+    again = make_ball_problems(300, 0.4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again[0], A)
+    # a large radius leaves few problems per batch: the draw goes on until there are n
+    A5, _, w5 = make_ball_problems(20, 1.0, n_points=10, dim=3, generator=torch.Generator().manual_seed(1))
+    assert A5.shape == (20, 10, 3) and bool((w5.norm(dim=-1) > 1.0).all())
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        make_ball_problems(0, 0.1)
+    with pytest.raises(ValueError, match="radius must be a finite number >= 0"):
+        make_ball_problems(5, -0.1)
+
+
 def test_the_l1_ball_puts_solutions_on_its_corners() -> None:
-    """On random 2-D least-squares problems whose solution lies outside both balls, the L1-ball solution often
-    has an exact 0; the L2-ball solution never does."""
-    g = torch.Generator().manual_seed(0)
-    A, b = (
-        torch.randn(300, 10, 2, generator=g, dtype=torch.float64),
-        torch.randn(300, 10, generator=g, dtype=torch.float64),
-    )
-    outside = least_squares_batch(A, b).abs().sum(-1) > 0.3
-    w1 = constrained_least_squares(A, b, 0.15, norm="l1", steps=3_000)[outside]
-    w2 = constrained_least_squares(A, b, 0.15, norm="l2", steps=3_000)[outside]
+    """On random 2-D least-squares problems on which both balls bind (both solutions on their boundary), the
+    L1-ball solution often has an exact 0; the L2-ball solution never does."""
+    A, b, _ = make_ball_problems(300, 0.15, generator=torch.Generator().manual_seed(0))
+    w1 = constrained_least_squares(A, b, 0.15, norm="l1", steps=3_000)
+    w2 = constrained_least_squares(A, b, 0.15, norm="l2", steps=3_000)
+    torch.testing.assert_close(w1.abs().sum(-1), torch.full((300,), 0.15, dtype=torch.float64))  # both bind
+    torch.testing.assert_close(w2.norm(dim=-1), torch.full((300,), 0.15, dtype=torch.float64))
     assert float((w1 == 0).any(-1).double().mean()) > 0.2
     assert int((w2 == 0).sum()) == 0
 
 
-def least_squares_batch(A, b):
-    return torch.linalg.lstsq(A, b[..., None]).solution[..., 0]
+def test_the_iterative_solvers_refuse_a_bad_step_count(problem) -> None:
+    """Is a step count that is not an int >= 1 refused with a ValueError naming `steps`, not silently run?"""
+    X, y, _, _ = problem
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="steps must be an int >= 1"):
+            lasso(X, y, 0.01, steps=bad)
+        with pytest.raises(ValueError, match="steps must be an int >= 1"):
+            constrained_least_squares(X, y, 1.0, steps=bad)
+    with pytest.raises(ValueError, match="radius must be a finite number >= 0"):
+        constrained_least_squares(X, y, -1.0)
+
+
+def test_the_multiplier_is_refused_at_zero(problem) -> None:
+    """At w = 0 the ball does not bind and μ would be 0/0: is that a ValueError that says why, not a NaN?"""
+    X, y, _, _ = problem
+    with pytest.raises(ValueError, match="does not bind"):
+        lagrange_multiplier(X, y, torch.zeros(X.shape[1], dtype=X.dtype))
 
 
 def test_early_stopping_keeps_the_best_point_before_patience_runs_out() -> None:
@@ -293,6 +324,22 @@ def test_each_constraint_bounds_the_critic(kind) -> None:
         train_constrained_critic(real, fake, "dropout")
 
 
+def test_training_a_critic_leaves_the_global_random_state_alone() -> None:
+    """Is the critic a function of `seed` alone (not of the global RNG), and is the caller's RNG state untouched?"""
+    real, fake = critic_data(200)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = train_constrained_critic(real, fake, "spectral_norm", 1.0, steps=5, seed=4)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(999)  # a different global state: the same critic
+    second = train_constrained_critic(real, fake, "spectral_norm", 1.0, steps=5, seed=4)
+    points = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(first(points), second(points))
+    with pytest.raises(ValueError, match="steps must be an int >= 0"):
+        train_constrained_critic(real, fake, "none", steps=-1)
+
+
 def test_max_pooling_ignores_a_shift_within_its_window_and_has_no_parameters() -> None:
     spike = torch.zeros(1, 8)
     spike[0, 1] = 1.0  # in the first window of 4
@@ -301,6 +348,10 @@ def test_max_pooling_ignores_a_shift_within_its_window_and_has_no_parameters() -
     assert sum(p.numel() for p in torch.nn.MaxPool1d(4).parameters()) == 0
     with pytest.raises(ValueError, match="divisible by window"):
         pooling_shift_change(torch.zeros(1, 7), 4, 1)
+    torch.testing.assert_close(pooling_shift_change(spike, 4, -1), pooling_shift_change(spike, 4, 7))  # circular
+    for bad in (1.5, "1", None):
+        with pytest.raises(ValueError, match="steps must be an int"):
+            pooling_shift_change(spike, 4, bad)
 
 
 def test_mse_helper(problem) -> None:

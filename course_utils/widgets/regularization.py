@@ -32,7 +32,7 @@ from course_utils.widgets.base import LiveFigure, choice, slider
 
 KINDS = {
     "none": "none",
-    "L2 (weight decay)": "l2",
+    "L2 penalty (weight decay under plain SGD, not under Adam)": "l2",
     "L1": "l1",
     "dropout": "dropout",
     "early stopping": "early_stopping",
