@@ -392,6 +392,8 @@ def test_best_preset_is_a_tuned_nonsaturating_gan() -> None:
     assert (best.loss, best.lr, best.lr_decay, best.batch_size, best.steps, best.drs_quantile, best.pack,
             best.ema) == ("gan", 1e-3, 0.15, 512, 6_000, 0.2, 1, 0.0)
     assert (GANConfig.preset("best", "ring").steps, GANConfig.preset("best", "ring").lr) == (4_000, 1e-3)
+    # Adam's second moment over ~200 steps (β2 = 0.995) on the grid; Adam's 0.999 elsewhere
+    assert (best.betas, GANConfig.preset("best", "ring").betas) == ((0.5, 0.995), (0.5, 0.999))
     assert GANConfig.preset("best", "ring", steps=10, drs_quantile=None).drs_quantile is None  # overrides win
     plain = GANConfig.preset("gan", "grid")
     assert (plain.lr, plain.lr_decay, plain.drs_quantile, plain.batch_size) == (2e-4, 0.0, None, 256)
