@@ -223,6 +223,10 @@ def vae_training_loss(x: Tensor, recon_params: Tensor, mu: Tensor, logvar: Tenso
                       obs_logvar: Tensor | float | None = None, beta: float = 1.0, free_bits: float = 0.0) -> Tensor:
     """The scalar loss a VAE step minimises: batch means of the distortion −log p(x | z) plus β times the rate
     KL(q ‖ p), where each latent dimension's mean KL is raised to at least ``free_bits`` nats."""
+    if not beta > 0:
+        raise ValueError(f"beta must be positive (0 drops the KL: an autoencoder, no longer a VAE); got {beta!r}")
+    if not free_bits >= 0:
+        raise ValueError(f"free_bits must be a non-negative number of nats; got {free_bits!r}")
     distortion = -reconstruction_log_likelihood(x, recon_params, likelihood, obs_logvar).mean()
     kl_per_dim = gaussian_kl_per_dimension(mu, logvar).flatten(0, -2).mean(0)  # (L,), mean over the batch
     rate = kl_per_dim.clamp(min=free_bits).sum() if free_bits > 0 else kl_per_dim.sum()

@@ -4,8 +4,9 @@
 - :func:`class_clarity`: does a sample look like one class, as a real image does, or like noise between them?
 - :func:`mode_coverage`: the PacGAN / VEEGAN mode-collapse protocol on the ring and grid;
 - :func:`held_out_elbo`, :func:`importance_weighted_bound`, :func:`importance_weighted_nll`: how well a VAE
-  models held-out data;
-- :func:`classifier_verdict`: which classes a trained classifier confidently sees in a set of images.
+  models held-out data (:func:`latent_log_terms`: the log-densities both are made of);
+- :func:`classifier_verdict`: which classes a trained classifier confidently sees in a set of images;
+  :func:`recognised_and_clear`: per class, the images it is confident about that are also clear members of it.
 """
 
 from __future__ import annotations
@@ -148,8 +149,8 @@ def _batches(data: torch.Tensor, batch_size: int):
     return data.split(batch_size)
 
 
-class _EvalMode:
-    """``with _EvalMode(model):`` eval mode and no gradients inside, the model's own mode restored after."""
+class EvalMode:
+    """``with EvalMode(model):`` eval mode and no gradients inside, the model's own mode restored after."""
 
     def __init__(self, model: torch.nn.Module):
         self.model, self.was_training = model, model.training
@@ -174,7 +175,7 @@ def held_out_elbo(model: torch.nn.Module, data: torch.Tensor, *, batch_size: int
     """
     device = model.obs_logvar.device
     total = 0.0
-    with _EvalMode(model):
+    with EvalMode(model):
         for x in _batches(data, batch_size):
             x = x.to(device)
             recon, mu, logvar = model(x, generator=generator)
@@ -187,13 +188,15 @@ def held_out_elbo(model: torch.nn.Module, data: torch.Tensor, *, batch_size: int
 # z_1..z_k ~ q(z | x) i.i.d.; L_1 = ELBO, L_k ≤ L_{k+1} (their Theorem 1) and L_k → log p(x) as k → ∞.
 # log w_i = log p(x | z_i) + log N(z_i; 0, I) - log N(z_i; μ, σ²), and L_k = logsumexp_i(log w_i) - log k
 # (log-sum-exp: the weights themselves under- or overflow in float32 for any real image).
-def importance_weighted_bound(model: torch.nn.Module, x: torch.Tensor, *, k: int = 100,
-                              generator: torch.Generator | None = None) -> torch.Tensor:
-    """L_k per example of one batch ``x`` (B, ...), (B,) in nats: the IWAE lower bound on log p(x), which
-    tightens as ``k`` grows (Burda et al. 2016). ``x`` must be on the model's device; no gradients."""
+def latent_log_terms(model: torch.nn.Module, x: torch.Tensor, *, k: int,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For k draws z_i ~ q(z | x) per example of ``x`` (B, ...): ``(log p(x | z_i), log p(z_i), log q(z_i | x))``,
+    each (k, B), in nats. The ELBO is the mean over i of the first minus the KL (:func:`held_out_elbo`); the IWAE
+    bound (:func:`importance_weighted_bound`) the log-mean-exp of the log-weights, first + second − third.
+    ``x`` must be on the model's device; no gradients, eval mode (the model's own restored after)."""
     if type(k) is not int or k < 1:
         raise ValueError(f"k must be a positive int; got {k!r}")
-    with _EvalMode(model):
+    with EvalMode(model):
         mu, logvar = model.encode(x)  # (B, L) each
         eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)  # (k, B, L)
         z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, L)
@@ -202,8 +205,15 @@ def importance_weighted_bound(model: torch.nn.Module, x: torch.Tensor, *, k: int
         log_px_z = reconstruction_log_likelihood(x_rep, recon, model.likelihood, model.obs_logvar).view(k, -1)
         log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)  # (k, B)
         log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi) + logvar).sum(-1)  # (k, B); (z-μ)/σ = ε
-        log_w = log_px_z + log_pz - log_qz  # (k, B)
-        return torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)
+    return log_px_z, log_pz, log_qz
+
+
+def importance_weighted_bound(model: torch.nn.Module, x: torch.Tensor, *, k: int = 100,
+                              generator: torch.Generator | None = None) -> torch.Tensor:
+    """L_k per example of one batch ``x`` (B, ...), (B,) in nats: the IWAE lower bound on log p(x), which
+    tightens as ``k`` grows (Burda et al. 2016). ``x`` must be on the model's device; no gradients."""
+    log_px_z, log_pz, log_qz = latent_log_terms(model, x, k=k, generator=generator)
+    return torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k)  # (B,)
 
 
 def importance_weighted_nll(model: torch.nn.Module, data: torch.Tensor, *, k: int = 100,
@@ -236,24 +246,42 @@ class ClassifierVerdict:
         return sum(count > 0 for count in self.class_counts)
 
 
-@torch.no_grad()
+def _class_probabilities(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """softmax of ``classifier``'s logits for ``images`` (N, D): (N, K), computed in eval mode (restored after)."""
+    if images.ndim != 2 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (N, D) tensor; got shape {tuple(images.shape)}")
+    with EvalMode(classifier):
+        return torch.softmax(classifier(images).float(), dim=1)
+
+
+def _check_confidence(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must lie in (0, 1); got {value!r}")
+
+
 def classifier_verdict(classifier: torch.nn.Module, images: torch.Tensor, *,
                        threshold: float = 0.9) -> ClassifierVerdict:
     """Classify ``images`` (N, D) with ``classifier`` (logits (N, K)) and count, per class, the images it
     is confident about (largest softmax probability ≥ ``threshold``). Run it on held-out data and on noise
     beside a generator's samples: a class count means nothing without those two baselines."""
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must lie in (0, 1); got {threshold!r}")
-    if images.ndim != 2 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty (N, D) tensor; got shape {tuple(images.shape)}")
-    was_training = classifier.training
-    classifier.eval()
-    try:
-        probabilities = torch.softmax(classifier(images).float(), dim=1)  # (N, K)
-    finally:
-        classifier.train(was_training)
+    _check_confidence("threshold", threshold)
+    probabilities = _class_probabilities(classifier, images)  # (N, K)
     confidence, label = probabilities.max(dim=1)  # (N,) each
     confident = confidence >= threshold
     counts = torch.bincount(label[confident], minlength=probabilities.shape[1])
     return ClassifierVerdict(float(confident.double().mean()), tuple(int(c) for c in counts),
                              float(confidence.double().mean()))
+
+
+def recognised_and_clear(classifier: torch.nn.Module, images: torch.Tensor, reference: torch.Tensor,
+                         labels: torch.Tensor, *, clarity_threshold: float, confidence: float = 0.9) -> tuple[int, ...]:
+    """Per class, how many ``images`` the classifier assigns to it with probability ≥ ``confidence`` *and* whose
+    :func:`class_clarity` ratio against the labelled ``reference`` exceeds ``clarity_threshold`` (chapter 09 sets
+    it at the 95th percentile of pixel noise's ratios). Both tests together: a classifier alone is fooled by noise,
+    and clarity alone does not name the class."""
+    _check_confidence("confidence", confidence)
+    probabilities = _class_probabilities(classifier, images)  # (N, K)
+    ratio, _ = class_clarity(images, reference, labels)  # (N,)
+    chosen = (probabilities.amax(1) >= confidence) & (ratio > clarity_threshold)
+    counts = torch.bincount(probabilities[chosen].argmax(1), minlength=probabilities.shape[1])
+    return tuple(int(c) for c in counts)

@@ -22,6 +22,7 @@ from torch import nn
 
 from course_utils.data import Digits
 from course_utils.losses import gaussian_kl_per_dimension, reconstruction_log_likelihood
+from course_utils.metrics import EvalMode, latent_log_terms
 from course_utils.models import VAE
 
 Tensor = torch.Tensor
@@ -110,18 +111,15 @@ def kl_to_posterior(model: VAE, x: Tensor, grid: LatentGrid) -> Tensor:
     return (log_q_mass.exp() * (log_q_mass - log_posterior)).sum(1).float()
 
 
-@torch.no_grad()
 def monte_carlo_elbo(model: VAE, x: Tensor, *, samples: int = 1_000,
                      generator: torch.Generator | None = None) -> Tensor:
     """The ELBO per example, (B,), in nats: E_q[log p(x | z)] from ``samples`` draws of z, minus the KL to the
     prior in closed form."""
-    mu, logvar = model.encode(x)  # (B, L) each
-    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype)  # (S, B, L)
-    z = mu + (0.5 * logvar).exp() * eps
-    recon = model.decode(z.flatten(0, 1))  # (S·B, ...)
-    x_rep = x.unsqueeze(0).expand(samples, *x.shape).flatten(0, 1)
-    log_px_z = reconstruction_log_likelihood(x_rep, recon, model.likelihood, model.obs_logvar).view(samples, -1)
-    return log_px_z.mean(0) - gaussian_kl_per_dimension(mu, logvar).sum(-1)
+    if type(samples) is not int or samples < 1:
+        raise ValueError(f"samples must be a positive int (draws of z per example); got {samples!r}")
+    log_px_z, _, _ = latent_log_terms(model, x, k=samples, generator=generator)  # (S, B)
+    with EvalMode(model):
+        return log_px_z.mean(0) - gaussian_kl_per_dimension(*model.encode(x)).sum(-1)
 
 
 # ============================================================================ two gradient estimators
@@ -168,29 +166,27 @@ def reparameterised_gradients(f: Callable[[Tensor], Tensor], mu: Tensor, logvar:
 
 
 # ============================================================================ collapse and the β trade-off
-@torch.no_grad()
 def kl_per_dimension(model: VAE, x: Tensor) -> Tensor:
     """Mean over ``x`` of KL(q(z_j | x) ‖ N(0, 1)) for each latent dimension j, (L,), in nats. A dimension at
     ~0 carries no information about x: its posterior collapsed onto the prior."""
-    model.eval()
-    return gaussian_kl_per_dimension(*model.encode(x)).mean(0)
+    with EvalMode(model):
+        return gaussian_kl_per_dimension(*model.encode(x)).mean(0)
 
 
-@torch.no_grad()
 def active_units(model: VAE, x: Tensor, *, threshold: float = 0.01) -> int:
     """Latent dimensions whose posterior mean varies with x: Cov_x(E_q[z_j]) > ``threshold`` (Burda et al.
-    2016, §5.2, who use 0.01)."""
-    model.eval()
-    mu, _ = model.encode(x)
+    2016, §5.2, who use 0.01). A variance test, not a KL one: a dimension whose mean varies a little while its
+    σ stays near 1 counts as active with almost no KL."""
+    with EvalMode(model):
+        mu, _ = model.encode(x)
     return int((mu.var(dim=0) > threshold).sum())
 
 
-@torch.no_grad()
 def rate_and_distortion(model: VAE, x: Tensor, *, generator: torch.Generator | None = None) -> tuple[float, float]:
     """(rate, distortion) on ``x`` in nats per example: the KL term and −log p(x | z) for one z ~ q each
     (Alemi et al. 2018, "Fixing a broken ELBO"). Their sum is the negative ELBO."""
-    model.eval()
-    recon, mu, logvar = model(x, generator=generator)
+    with EvalMode(model):
+        recon, mu, logvar = model(x, generator=generator)
     rate = gaussian_kl_per_dimension(mu, logvar).sum(-1).mean()
     distortion = -reconstruction_log_likelihood(x, recon, model.likelihood, model.obs_logvar).mean()
     return float(rate), float(distortion)

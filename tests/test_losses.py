@@ -305,3 +305,11 @@ def test_free_bits_leave_dimensions_under_the_floor_without_gradient():
     loss.backward()
     assert float(mu.grad[:, 0].abs().max()) == 0.0
     assert float(mu.grad[:, 1].abs().min()) > 0.0
+
+
+@pytest.mark.parametrize(("beta", "free_bits", "match"), [(0.0, 0.0, "beta must be positive"),
+                                                         (1.0, -0.1, "free_bits must be a non-negative")])
+def test_vae_training_loss_refuses_a_zero_beta_and_negative_free_bits(beta, free_bits, match):
+    x, recon, mu, logvar = torch.rand(2, 3), torch.zeros(2, 3), torch.zeros(2, 2), torch.zeros(2, 2)
+    with pytest.raises(ValueError, match=match):
+        vae_training_loss(x, recon, mu, logvar, beta=beta, free_bits=free_bits)

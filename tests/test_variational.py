@@ -12,7 +12,7 @@ from torch.distributions import MultivariateNormal
 
 from course_utils.data import load_digits
 from course_utils.losses import elbo, gaussian_kl_standard, reconstruction_log_likelihood
-from course_utils.metrics import classifier_verdict, importance_weighted_bound
+from course_utils.metrics import classifier_verdict, importance_weighted_bound, recognised_and_clear
 from course_utils.models import MLPVAE, VAE
 from course_utils.variational import (
     active_units,
@@ -119,6 +119,16 @@ def test_monte_carlo_elbo_agrees_with_the_one_sample_elbo_on_average():
     one_sample = torch.stack([elbo(x, *model(x, generator=torch.Generator().manual_seed(s))) for s in range(4_000)])
     torch.testing.assert_close(monte_carlo_elbo(model, x, samples=20_000, generator=torch.Generator().manual_seed(0)),
                                one_sample.mean(0).detach(), atol=0.03, rtol=0)
+
+
+def test_monte_carlo_elbo_refuses_no_samples_and_leaves_the_model_in_its_mode():
+    model = MLPVAE(data_dim=6, latent_dim=2, hidden=8).train()
+    with pytest.raises(ValueError, match="samples must be a positive int"):
+        monte_carlo_elbo(model, torch.rand(2, 6), samples=0)
+    monte_carlo_elbo(model, torch.rand(2, 6), samples=3)
+    kl_per_dimension(model, torch.rand(2, 6))
+    rate_and_distortion(model, torch.rand(2, 6))
+    assert model.training  # measured in eval mode, handed back in training mode
 
 
 def test_iwae_bound_climbs_from_the_elbo_to_the_exact_log_likelihood():
@@ -262,3 +272,19 @@ def test_classifier_verdict_counts_confident_images_per_class():
         classifier_verdict(Scaled(1.0), images, threshold=1.0)
     with pytest.raises(ValueError, match="images must be a non-empty"):
         classifier_verdict(Scaled(1.0), images[0])
+
+
+def test_recognised_and_clear_needs_both_the_classifier_s_confidence_and_clarity():
+    """Reference: class 0 at (1, 0, 0), class 1 at (0, 1, 0). A clear, confident image counts; one the classifier
+    is sure of but that sits between the classes (clarity ~1) does not; nor does a clear one it is unsure of."""
+    reference = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    labels = torch.tensor([0, 1])
+    images = torch.tensor([[0.95, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 0.9, 0.0]])
+
+    class Sure(nn.Module):  # confident of class 0 for the first two images, unsure of the third
+        def forward(self, x):
+            return torch.tensor([[9.0, 0.0, 0.0], [9.0, 0.0, 0.0], [0.3, 0.0, 0.0]])
+
+    assert recognised_and_clear(Sure(), images, reference, labels, clarity_threshold=1.5) == (1, 0, 0)
+    with pytest.raises(ValueError, match="confidence must lie in"):
+        recognised_and_clear(Sure(), images, reference, labels, clarity_threshold=1.5, confidence=0.0)

@@ -64,7 +64,7 @@ def latent_explorer(vae: VAE, digits: Digits) -> LiveFigure:
         distance = np.hypot(means[:, 0] - z1, means[:, 1] - z2)
         nearest = int(distance.argmin())
         prior_density = float(np.exp(-(z1**2 + z2**2) / 2) / (2 * np.pi))
-        return (f"z = ({z1:+.2f}, {z2:+.2f}) · prior density p(z) = {prior_density:.4f} · nearest encoded test "
+        return (f"z = ({z1:+.2f}, {z2:+.2f}) · prior density p(z) = {prior_density:.2e} · nearest encoded test "
                 f"digit: a {labels[nearest]} at distance {distance[nearest]:.2f}")
 
     controls = {"z1": slider("z₁", 0.0, -3.0, 3.0, 0.1), "z2": slider("z₂", 0.0, -3.0, 3.0, 0.1)}
