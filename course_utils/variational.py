@@ -21,12 +21,11 @@ import torch
 from torch import nn
 
 from course_utils.data import Digits
-from course_utils.losses import gaussian_kl_per_dimension, reconstruction_log_likelihood
+from course_utils.losses import LOG_2PI, gaussian_kl_per_dimension, reconstruction_log_likelihood
 from course_utils.metrics import EvalMode, latent_log_terms
 from course_utils.models import VAE
 
 Tensor = torch.Tensor
-LOG_2PI = math.log(2 * math.pi)
 
 
 # ============================================================================ the exact log-likelihood by quadrature
