@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import torch
 
+from course_utils.losses import LOG_2PI
+
 Tensor = torch.Tensor
-LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass(frozen=True)
