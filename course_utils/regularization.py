@@ -37,7 +37,7 @@ from torch import nn
 from course_utils import losses
 from course_utils.data import sample_modes
 from course_utils.models import MLPDiscriminator
-from course_utils.wgan_theory import critic_gradient_norms, lipschitz_estimate
+from course_utils.wgan_theory import critic_gradient_norms, fit_critic, lipschitz_estimate
 
 Tensor = torch.Tensor
 
@@ -641,21 +641,17 @@ def train_constrained_critic(
     if kind == "spectral_norm":
         critic = Scaled(critic, strength)
     optimizer = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9))
-    real, fake = real.float(), fake.float()
-    for _ in range(steps):
-        real_batch = real[torch.randint(len(real), (batch_size,), generator=rng)]
-        fake_batch = fake[torch.randint(len(fake), (batch_size,), generator=rng)]
-        loss = losses.wgan_critic_loss(critic(real_batch), critic(fake_batch))  # −(E_real f − E_fake f)
+
+    def batch_loss(network: nn.Module, real_batch: Tensor, fake_batch: Tensor, rng: torch.Generator) -> Tensor:
+        loss = losses.wgan_critic_loss(network(real_batch), network(fake_batch))  # −(E_real f − E_fake f)
         if kind == "gradient_penalty":
-            loss = loss + losses.gradient_penalty(critic, real_batch, fake_batch, rng, lambda_gp=strength)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if kind == "clip":
-            losses.clip_weights_(critic, strength)
-        elif kind == "max_norm":
-            max_norm_(critic, strength)
-    return critic.eval()
+            loss = loss + losses.gradient_penalty(network, real_batch, fake_batch, rng, lambda_gp=strength)
+        return loss
+
+    projections = {"clip": lambda network: losses.clip_weights_(network, strength),
+                   "max_norm": lambda network: max_norm_(network, strength)}
+    return fit_critic(critic, optimizer, real, fake, batch_loss, steps=steps, batch_size=batch_size, rng=rng,
+                      after_step=projections.get(kind))
 
 
 @dataclass(frozen=True)

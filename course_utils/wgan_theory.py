@@ -133,14 +133,38 @@ def dual_objective(f: Critic1D, x: Tensor, y: Tensor) -> float:
         return float(f(x).double().mean() - f(y).double().mean())
 
 
-def _critic_loss(kind: CriticKind, critic: nn.Module, real: Tensor, fake: Tensor, gp_lambda: float,
-                 rng: torch.Generator) -> Tensor:
-    real_scores, fake_scores = critic(real), critic(fake)
-    if kind == "gan":
-        return losses.discriminator_loss(real_scores, fake_scores)
-    loss = losses.wgan_critic_loss(real_scores, fake_scores)  # −(E_real f − E_fake f)
-    if kind == "gp":
-        loss = loss + losses.gradient_penalty(critic, real, fake, rng, lambda_gp=gp_lambda)
+BatchLoss = Callable[[nn.Module, Tensor, Tensor, torch.Generator], Tensor]  # (critic, real, fake, rng) -> loss
+
+
+def fit_critic(critic: nn.Module, optimizer: torch.optim.Optimizer, real: Tensor, fake: Tensor, batch_loss: BatchLoss,
+               *, steps: int, batch_size: int, rng: torch.Generator,
+               after_step: Callable[[nn.Module], object] | None = None) -> nn.Module:
+    """The critic training loop shared by chapters 05 and 08: ``steps`` times, a batch of each sample set drawn
+    with ``rng`` (real first), one optimizer step on ``batch_loss``, then ``after_step(critic)`` (a projection:
+    weight clipping, max-norm). Returns the critic in eval mode."""
+    real, fake = real.float(), fake.float()
+    for _ in range(steps):
+        real_batch = real[torch.randint(len(real), (batch_size,), generator=rng)]
+        fake_batch = fake[torch.randint(len(fake), (batch_size,), generator=rng)]
+        loss = batch_loss(critic, real_batch, fake_batch, rng)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step(critic)
+    return critic.eval()
+
+
+def _critic_loss(kind: CriticKind, gp_lambda: float) -> BatchLoss:
+    def loss(critic: nn.Module, real: Tensor, fake: Tensor, rng: torch.Generator) -> Tensor:
+        real_scores, fake_scores = critic(real), critic(fake)
+        if kind == "gan":
+            return losses.discriminator_loss(real_scores, fake_scores)
+        value = losses.wgan_critic_loss(real_scores, fake_scores)  # −(E_real f − E_fake f)
+        if kind == "gp":
+            value = value + losses.gradient_penalty(critic, real, fake, rng, lambda_gp=gp_lambda)
+        return value
+
     return loss
 
 
@@ -166,17 +190,9 @@ def train_critic(real: Tensor, fake: Tensor, kind: CriticKind, *, steps: int = 5
         optimizer: torch.optim.Optimizer = torch.optim.RMSprop(critic.parameters(), lr=1e-3)
     else:
         optimizer = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.9))
-    real, fake = real.float(), fake.float()
-    for _ in range(steps):
-        real_batch = real[torch.randint(len(real), (batch_size,), generator=rng)]
-        fake_batch = fake[torch.randint(len(fake), (batch_size,), generator=rng)]
-        loss = _critic_loss(kind, critic, real_batch, fake_batch, gp_lambda, rng)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if kind == "clip":
-            losses.clip_weights_(critic, clip_value)
-    return critic.eval()
+    clip = (lambda network: losses.clip_weights_(network, clip_value)) if kind == "clip" else None
+    return fit_critic(critic, optimizer, real, fake, _critic_loss(kind, gp_lambda), steps=steps,
+                      batch_size=batch_size, rng=rng, after_step=clip)
 
 
 def theta_gradient(critic: nn.Module, kind: CriticKind, theta: float, n: int = 4_096, seed: int = 0) -> float:
