@@ -15,6 +15,12 @@ import numpy as np
 import torch
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+# Threads for the course's small models on a CPU. Measured on a 2-core machine with one other busy process
+# (benchmarks/cpu_threads.py): a 600-step ring GAN took 4.7 s on one thread and 16.7-19.5 s on torch's default
+# two, a 300-step digit VAE 1.6 s against 5.9-6.4 s; quiet, two threads gain little on models this small. A
+# second thread helps only when the core is free, and hurts several-fold when it is not (a student's other
+# notebook, the lab training beside a chapter): one thread. COURSE_CPU_THREADS overrides it.
+CPU_THREADS = 1
 
 
 def mps_available() -> bool:
@@ -47,13 +53,37 @@ def get_device(preference: str | torch.device = "auto") -> torch.device:
     if choice == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        return torch.device("mps") if mps_available() else torch.device("cpu")
+        if mps_available():
+            return torch.device("mps")
+        choice = "cpu"
     if choice == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{source}='cuda' but torch sees no CUDA GPU; use 'auto' or 'cpu' "
                          "(or install a CUDA build of torch: see `course doctor`)")
     if choice == "mps" and not mps_available():
         raise ValueError(f"{source}='mps' but this torch has no usable MPS backend; use 'auto' or 'cpu'")
+    if choice == "cpu":
+        use_cpu_threads()
     return torch.device(choice)
+
+
+def cpu_threads() -> int:
+    """The threads torch should use on the CPU: ``COURSE_CPU_THREADS`` if set, else :data:`CPU_THREADS`."""
+    value = os.environ.get("COURSE_CPU_THREADS", "").strip()
+    if not value:
+        return CPU_THREADS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"COURSE_CPU_THREADS must be a whole number >= 1 (threads for torch on the CPU); "
+                         f"got {value!r}")
+    return int(value)
+
+
+def use_cpu_threads() -> int:
+    """Set torch's intra-op threads to :func:`cpu_threads` (what :func:`get_device` does when it picks the CPU);
+    return the number."""
+    threads = cpu_threads()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
 
 
 def describe_device(device: torch.device) -> str:
@@ -61,7 +91,8 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        return f"cpu ({n} thread{'' if n == 1 else 's'})"
     return device.type
 
 

@@ -129,7 +129,8 @@ def test_course_device_cuda_without_gpu_names_the_variable(monkeypatch):
 
 def test_describe_cpu():
     """Does describe_device name the CPU and its thread count?"""
-    assert device_module.describe_device(torch.device("cpu")) == f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    assert device_module.describe_device(torch.device("cpu")) == f"cpu ({n} thread{'' if n == 1 else 's'})"
 
 
 # --------------------------------------------------------------------------- seed_everything
@@ -217,3 +218,24 @@ def test_bad_course_profile_raises(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "medium")
     with pytest.raises(ValueError, match="COURSE_PROFILE must be 'quick' or 'full'; got 'medium'"):
         run_profile(torch.device("cpu"))
+
+
+# --------------------------------------------------------------------------- CPU threads
+def test_the_cpu_gets_the_courses_thread_count(monkeypatch):
+    """Does picking the CPU set torch's threads to CPU_THREADS, and COURSE_CPU_THREADS override it?"""
+    from course_utils import device as device_module
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("COURSE_CPU_THREADS", raising=False)
+        torch.set_num_threads(2)
+        assert get_device("cpu") == torch.device("cpu")
+        assert torch.get_num_threads() == device_module.CPU_THREADS == 1
+        monkeypatch.setenv("COURSE_CPU_THREADS", "2")
+        get_device("cpu")
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("COURSE_CPU_THREADS", "two")
+        with pytest.raises(ValueError, match="COURSE_CPU_THREADS must be a whole number"):
+            get_device("cpu")
+    finally:
+        torch.set_num_threads(before)
