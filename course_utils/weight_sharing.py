@@ -10,8 +10,13 @@ descent, and its gradient is the **sum** of the gradients of all the places it i
 - :func:`parameter_counts`: a dense layer's weights grow with the input, a convolution's do not;
 - :func:`shift`, :func:`equivariance_error`: shifting the input shifts a convolution's output (away from borders);
 - :func:`shared_kernel_gradient`: the gradient of a shared kernel, position by position, and its sum;
-- on the 8×8 digits: :class:`DigitMLP` and :class:`DigitCNN` (similar parameter counts), :func:`shift_images`
-  to test them on shifted digits, and :func:`untied_autoencoder` to set beside ``models.TiedAutoencoder``.
+- on the 8×8 digits, three networks of about the same parameter count, one change at a time: :class:`DigitMLP`
+  (no sharing), :class:`DigitFlatCNN` (shared kernels, a flatten head: sharing without pooling) and
+  :class:`DigitCNN` (shared kernels, a global max over positions: sharing and pooling); :func:`shift_images` to
+  test them on shifted digits and :func:`shift_study` to do it over seeds. Sharing makes the feature maps
+  *equivariant* (they move with the digit); only the pooling head makes the prediction *invariant*;
+- :func:`untied_autoencoder` to set beside ``models.TiedAutoencoder``, compared over seeds by
+  :func:`autoencoder_study`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 from torch import nn
 
 from course_utils.data import Digits
+from course_utils.models import TiedAutoencoder
 
 Tensor = torch.Tensor
 
@@ -108,19 +114,40 @@ class DigitMLP(nn.Module):
         return self.head(self.hidden(x))
 
 
+def _digit_features(channels: int) -> nn.Sequential:
+    """Two 3×3 convolutions (16 and ``channels`` channels, a 2×2 max pool between): (B, 1, 8, 8) → (B, C, 4, 4)."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, channels, 3, padding=1), nn.ReLU())
+
+
 class DigitCNN(nn.Module):
     """A small CNN on the 8×8 image: two 3×3 convolutions (16 and 32 channels; a 2×2 max pool between), a
     global max over positions, then 10 logits. Each kernel is shared by every position of its input."""
 
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
+        self.features = _digit_features(32)
         self.head = nn.Linear(32, 10)
 
     def forward(self, x: Tensor) -> Tensor:
         maps = self.features(x.reshape(-1, 1, 8, 8))  # (B, 32, 4, 4)
         return self.head(maps.amax(dim=(2, 3)))  # where a feature occurs does not matter, only how strongly
+
+
+class DigitFlatCNN(nn.Module):
+    """:class:`DigitCNN`'s shared kernels without its global max: the (16, 4, 4) feature maps are flattened into one
+    dense layer to 10 logits, so every logit has a weight per position. 16 channels in the second convolution
+    (not 32) keep the parameter count at about :class:`DigitCNN`'s (5,050 against 5,130; the MLP has 4,810).
+    Sharing without pooling: its maps move with the digit, its head sees them at new positions."""
+
+    def __init__(self, channels: int = 16):
+        super().__init__()
+        self.features = _digit_features(channels)
+        self.head = nn.Linear(channels * 16, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        maps = self.features(x.reshape(-1, 1, 8, 8))  # (B, C, 4, 4)
+        return self.head(maps.flatten(1))  # one weight per (channel, position): where a feature occurs matters
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -148,27 +175,62 @@ def train_model(model: nn.Module, x: Tensor, target: Tensor, loss: str, *, steps
 
 @dataclass(frozen=True)
 class DigitModels:
-    """An MLP and a CNN trained on the same digits (:func:`train_digit_models`), and the digits."""
+    """An MLP, a flatten-head CNN and a pooled CNN trained on the same digits (:func:`train_digit_models`)."""
 
     digits: Digits
     mlp: DigitMLP
     cnn: DigitCNN
+    flat_cnn: DigitFlatCNN
+
+
+DIGIT_MODELS = {"MLP": "mlp", "CNN, flatten head": "flat_cnn", "CNN, global max": "cnn"}  # row name → field
 
 
 def train_digit_models(digits: Digits, *, steps: int = 400, seed: int = 0) -> DigitModels:
-    """:class:`DigitMLP` and :class:`DigitCNN` trained alike (Adam 3e-3, batch 128, ``steps`` steps) on the
-    digits' training images."""
-    models = []
-    for model_class in (DigitMLP, DigitCNN):
+    """:class:`DigitMLP`, :class:`DigitCNN` and :class:`DigitFlatCNN` trained alike (Adam 3e-3, batch 128,
+    ``steps`` steps, initial weights and batches from ``seed``) on the digits' training images."""
+    models = {}
+    for field, model_class in (("mlp", DigitMLP), ("cnn", DigitCNN), ("flat_cnn", DigitFlatCNN)):
         torch.manual_seed(seed)  # the initial weights
-        models.append(train_model(model_class(), digits.x_train, digits.y_train, "cross_entropy", steps=steps,
-                                  seed=seed))
-    return DigitModels(digits, *models)
+        models[field] = train_model(model_class(), digits.x_train, digits.y_train, "cross_entropy", steps=steps,
+                                    seed=seed)
+    return DigitModels(digits, **models)
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, labels: Tensor) -> float:
     return float((model(x).argmax(dim=1) == labels).double().mean())
+
+
+@dataclass(frozen=True)
+class ShiftStudy:
+    """:func:`shift_study`'s result: test accuracy of each network on digits moved right, one row per seed."""
+
+    seeds: tuple[int, ...]
+    shifts: tuple[int, ...]  # pixels to the right
+    accuracy: dict[str, Tensor]  # row name (:data:`DIGIT_MODELS`) → (len(seeds), len(shifts)) float64
+    parameters: dict[str, int]  # row name → parameter count
+    models: tuple[DigitModels, ...]  # the trained networks, one DigitModels per seed
+
+    def at(self, name: str, pixels: int) -> list[float]:
+        """``name``'s accuracy at a shift of ``pixels``, one value per seed (for ``evidence.compare``)."""
+        return self.accuracy[name][:, self.shifts.index(pixels)].tolist()
+
+
+def shift_study(digits: Digits, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 400,
+                shifts: tuple[int, ...] = (0, 1, 2)) -> ShiftStudy:
+    """The three networks of :func:`train_digit_models` per seed, each scored on the test digits moved right by
+    each of ``shifts`` pixels (zeros shifted in). Same data, steps and seeds for all three: per-seed differences
+    are paired."""
+    if len(seeds) < 1 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one; got {seeds!r}")
+    models = tuple(train_digit_models(digits, steps=steps, seed=seed) for seed in seeds)
+    moved = [shift_images(digits.x_test, pixels, 0) for pixels in shifts]
+    table = {name: torch.tensor([[accuracy(getattr(m, field), x, digits.y_test) for x in moved] for m in models],
+                                dtype=torch.float64)
+             for name, field in DIGIT_MODELS.items()}
+    parameters = {name: count_parameters(getattr(models[0], field)) for name, field in DIGIT_MODELS.items()}
+    return ShiftStudy(tuple(seeds), tuple(shifts), table, parameters, models)
 
 
 def untied_autoencoder(in_dim: int = 64, hidden_dim: int = 8) -> nn.Module:
@@ -181,3 +243,34 @@ def untied_autoencoder(in_dim: int = 64, hidden_dim: int = 8) -> nn.Module:
 def reconstruction_error(model: nn.Module, x: Tensor) -> float:
     """Mean squared error of the model's reconstruction of ``x`` (per pixel)."""
     return float(nn.functional.mse_loss(model.eval()(x), x))
+
+
+@dataclass(frozen=True)
+class AutoencoderStudy:
+    """Tied (``hidden`` units) and untied (``hidden // 2`` units) autoencoders, one per seed, and their errors."""
+
+    seeds: tuple[int, ...]
+    parameters: dict[str, int]  # "tied", "untied" → parameter count
+    train_error: dict[str, list[float]]  # "tied", "untied" → per-pixel MSE on the training digits, one per seed
+    test_error: dict[str, list[float]]  # likewise on the test digits
+
+
+def autoencoder_study(digits: Digits, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 800,
+                      hidden: int = 16) -> AutoencoderStudy:
+    """``models.TiedAutoencoder(64, hidden, output="sigmoid")`` against :func:`untied_autoencoder` with half the
+    hidden units (about the same parameter count), trained alike (Adam 3e-3, batch 128, ``steps`` steps, the
+    same seed for both) on the training digits; reconstruction error on the training and test digits."""
+    if hidden < 2 or hidden % 2:
+        raise ValueError(f"hidden must be an even int >= 2 (the untied model gets half); got {hidden!r}")
+    train_error: dict[str, list[float]] = {"tied": [], "untied": []}
+    test_error: dict[str, list[float]] = {"tied": [], "untied": []}
+    parameters: dict[str, int] = {}
+    for seed in seeds:
+        for name, make in (("tied", lambda: TiedAutoencoder(64, hidden, output="sigmoid")),
+                           ("untied", lambda: untied_autoencoder(64, hidden // 2))):
+            torch.manual_seed(seed)  # the initial weights
+            model = train_model(make(), digits.x_train, digits.x_train, "mse", steps=steps, seed=seed)
+            parameters[name] = count_parameters(model)
+            train_error[name].append(reconstruction_error(model, digits.x_train))
+            test_error[name].append(reconstruction_error(model, digits.x_test))
+    return AutoencoderStudy(tuple(seeds), parameters, train_error, test_error)
