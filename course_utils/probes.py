@@ -3,6 +3,7 @@
 "Meaningful features" (the document, on VAEs) is a measurable claim: fit a multinomial logistic regression on
 one split's features and score its accuracy on held-out ones, beside the features that would also pass
 (raw pixels, PCA of the same width, an untrained network's features, random projections).
+:func:`pca_features` and :func:`encoder_means` make two of those feature sets.
 """
 
 from __future__ import annotations
@@ -49,3 +50,28 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
     model = LogisticRegression(C=regularization, max_iter=max_iter)
     model.fit(scaler.transform(x_train), y_train)
     return float((model.predict(scaler.transform(x_test)) == y_test).mean())
+
+
+def pca_features(train_x, test_x, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``width`` principal components of ``train_x`` (N, D), fitted on it alone, as features of both
+    splits: (N, width) and (M, width). The linear baseline for any learned code of the same width."""
+    from sklearn.decomposition import PCA  # import here: scikit-learn's decomposition is slow to import
+
+    x_train, x_test = _as_2d("train_x", train_x), _as_2d("test_x", test_x)
+    if type(width) is not int or not 1 <= width <= min(x_train.shape):
+        raise ValueError(f"width must be an int between 1 and min(N, D) = {min(x_train.shape)}; got {width!r}")
+    pca = PCA(n_components=width, random_state=0).fit(x_train)
+    return pca.transform(x_train), pca.transform(x_test)
+
+
+@torch.no_grad()
+def encoder_means(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A VAE encoder's posterior means E_q[z | x] for ``x`` (N, D): (N, latent_dim), computed in eval mode (the
+    model's own mode restored after): the VAE's features of ``x``."""
+    was_training = model.training
+    model.eval()
+    try:
+        mu, _ = model.encode(x)
+    finally:
+        model.train(was_training)
+    return mu

@@ -5,8 +5,11 @@
   which is why the ELBO exists); :func:`posterior_moments` of the true posterior p(z | x) from the same grid;
   :func:`kl_to_posterior`, KL(q(z | x) ‖ p(z | x)), the ELBO's gap;
 - :func:`monte_carlo_elbo`: the ELBO per example, averaged over many z;
+- :func:`proposal_log_weights`, :func:`effective_sample_size`, :func:`largest_normalised_weight`: the importance
+  weights behind the IWAE bound, for q or a proposal with q's σ scaled, and their tail;
 - :func:`score_function_gradients`, :func:`reparameterised_gradients`: two unbiased estimators of the gradient
   of E_q[f(z)] with respect to q's mean and log-variance, one per sample, to compare their variance;
+  :func:`likelihood_gradient_variances` compares them on log p(x | z) of one image;
 - :func:`kl_per_dimension`, :func:`active_units`: posterior collapse, dimension by dimension;
 - :func:`rate_and_distortion`, :class:`BetaSweep`, :func:`score_beta_sweep`: the β-VAE trade-off.
 """
@@ -121,6 +124,60 @@ def monte_carlo_elbo(model: VAE, x: Tensor, *, samples: int = 1_000,
         return log_px_z.mean(0) - gaussian_kl_per_dimension(*model.encode(x)).sum(-1)
 
 
+# ============================================================================ importance weights and their tail
+# IWAE (Burda et al. 2016) averages k weights w_i = p(x, z_i) / r(z_i | x), z_i ~ r. With r = q it is L_k; any
+# proposal r gives a bound. For large k, log p(x) − L_k ≈ χ²(p(z | x) ‖ r) / (2k), the variance of w / p(x)
+# over 2k (the delta method; Maddison et al. 2017, Prop. 1; Domke & Sheldon 2018, Thm. 3): a proposal whose
+# weights have a heavy tail (a large χ², infinite when r's tails are lighter than the posterior's, as for a
+# Gaussian r narrower than a Gaussian posterior by more than √2) reaches the 1/k regime only once k ≫ χ².
+def _check_scale(scale: float) -> float:
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number (the proposal's σ over q's); got {scale!r}")
+    return float(scale)
+
+
+@torch.no_grad()
+def proposal_log_weights(model: VAE, x: Tensor, *, k: int, scale: float = 1.0,
+                         generator: torch.Generator | None = None) -> Tensor:
+    """log w_i = log p(x, z_i) − log r(z_i | x) for ``k`` draws z_i ~ r = N(μ, (scale·σ)²), where N(μ, σ²) is the
+    encoder's q(z | x): (k, B), in float64. ``scale = 1`` gives the IWAE weights of q itself; log-mean-exp over
+    dim 0 is the bound L_k of that proposal."""
+    if type(k) is not int or k < 1:
+        raise ValueError(f"k must be a positive int (draws of z per example); got {k!r}")
+    scale = _check_scale(scale)
+    with EvalMode(model):
+        mu, logvar = model.encode(x)  # (B, L) each
+        std = torch.exp(0.5 * logvar) * scale  # (B, L): the proposal's σ
+        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)  # (k, B, L)
+        z = mu + std * eps  # (k, B, L)
+        recon = model.decode(z.flatten(0, 1))  # (k·B, ...)
+        x_rep = x.unsqueeze(0).expand(k, *x.shape).flatten(0, 1)  # row i·B + b is x[b]
+        log_px_z = reconstruction_log_likelihood(x_rep, recon, model.likelihood, model.obs_logvar).view(k, -1)
+        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # (k, B)
+        log_r = -0.5 * (eps.pow(2) + LOG_2PI + 2 * std.log()).sum(-1)  # (k, B); (z − μ)/(scale σ) = ε
+    return (log_px_z + log_pz - log_r).double()
+
+
+def _check_log_weights(log_weights: Tensor) -> Tensor:
+    if log_weights.ndim != 2 or len(log_weights) == 0:
+        raise ValueError(f"log_weights must have shape (k, B): k draws for each of B examples; got "
+                         f"{tuple(log_weights.shape)}")
+    return log_weights
+
+
+def effective_sample_size(log_weights: Tensor) -> Tensor:
+    """Kish's effective sample size (Σ w)² / Σ w² of k weights per example, (B,), between 1 and k (Owen 2013,
+    "Monte Carlo theory, methods and examples", §9.3), from ``log_weights`` (k, B)."""
+    normalised = torch.softmax(_check_log_weights(log_weights), dim=0)  # (k, B), summing to 1 per example
+    return 1.0 / normalised.pow(2).sum(0)
+
+
+def largest_normalised_weight(log_weights: Tensor) -> Tensor:
+    """max_i w_i / Σ_j w_j per example, (B,), from ``log_weights`` (k, B): 1/k for equal weights, near 1 when one
+    draw carries the whole estimate (a heavy tail seen from inside the sample)."""
+    return torch.softmax(_check_log_weights(log_weights), dim=0).amax(0)
+
+
 # ============================================================================ two gradient estimators
 # For q = N(μ, diag σ²) with log σ² = v and a function f of z, ∇_{μ,v} E_q[f(z)] has two unbiased estimators
 # (Mohamed et al. 2020, "Monte Carlo gradient estimation in machine learning", §4 and §5):
@@ -162,6 +219,34 @@ def reparameterised_gradients(f: Callable[[Tensor], Tensor], mu: Tensor, logvar:
         (grad_z,) = torch.autograd.grad(f(z).sum(), z)  # (S, L): row s is ∇_z f at z_s
     sigma = (0.5 * logvar.detach()).exp()
     return torch.cat([grad_z, grad_z * eps * sigma / 2], dim=1)
+
+
+def likelihood_gradient_variances(model: VAE, image: Tensor, *, samples: int = 10_000,
+                                  seed: int = 0) -> dict[str, float]:
+    """Total variance (summed over the 2L coordinates) of one-draw estimates of ∇_{μ, log σ²} E_q[log p(x | z)]
+    for one ``image`` (D,) and its encoder's q: ``"score function"``, ``"score function with baseline"`` (b =
+    log p(x | μ), f at q's mean) and ``"reparameterised"``, ``samples`` draws each from ``seed``."""
+    if image.ndim != 1:
+        raise ValueError(f"image must be one flat image of shape (D,); got shape {tuple(image.shape)}")
+    with EvalMode(model):
+        mu, logvar = (t[0].detach() for t in model.encode(image[None]))  # (L,) each
+
+        def log_likelihood(z: Tensor) -> Tensor:  # log p(x | z) of the one image for each row of z, (S,)
+            return reconstruction_log_likelihood(image.expand(len(z), -1), model.decode(z), model.likelihood,
+                                                 model.obs_logvar)
+
+        with torch.no_grad():
+            baseline = float(log_likelihood(mu[None]))
+        draws = {
+            "score function": score_function_gradients(
+                log_likelihood, mu, logvar, samples=samples, generator=torch.Generator().manual_seed(seed)),
+            "score function with baseline": score_function_gradients(
+                log_likelihood, mu, logvar, samples=samples, generator=torch.Generator().manual_seed(seed),
+                baseline=baseline),
+            "reparameterised": reparameterised_gradients(
+                log_likelihood, mu, logvar, samples=samples, generator=torch.Generator().manual_seed(seed + 1)),
+        }
+    return {name: float(values.var(0).sum()) for name, values in draws.items()}
 
 
 # ============================================================================ collapse and the β trade-off

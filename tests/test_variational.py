@@ -288,3 +288,70 @@ def test_recognised_and_clear_needs_both_the_classifier_s_confidence_and_clarity
     assert recognised_and_clear(Sure(), images, reference, labels, clarity_threshold=1.5) == (1, 0, 0)
     with pytest.raises(ValueError, match="confidence must lie in"):
         recognised_and_clear(Sure(), images, reference, labels, clarity_threshold=1.5, confidence=0.0)
+
+
+# ============================================================================ importance weights and their tail
+def test_weights_of_the_exact_posterior_are_all_equal_to_p_x():
+    """With q the exact posterior, is every importance weight p(x), so the ESS is k and no weight stands out?"""
+    from course_utils.variational import effective_sample_size, largest_normalised_weight, proposal_log_weights
+
+    model = set_encoder_to_posterior(linear_gaussian_vae(1))
+    x = exact_marginal(model).sample((3,))
+    log_w = proposal_log_weights(model, x, k=50, generator=torch.Generator().manual_seed(0))
+    assert log_w.shape == (50, 3) and log_w.dtype == torch.float64
+    torch.testing.assert_close(log_w, exact_marginal(model).log_prob(x).expand(50, 3), atol=1e-6, rtol=0)
+    torch.testing.assert_close(effective_sample_size(log_w), torch.full((3,), 50.0, dtype=torch.float64))
+    torch.testing.assert_close(largest_normalised_weight(log_w), torch.full((3,), 1 / 50, dtype=torch.float64))
+
+
+def test_a_wider_proposal_gives_unbiased_weights_of_the_gaussian_variance():
+    """With q the exact posterior N(m, s²) and r = N(m, (c·s)²), is E_r[w / p(x)] = 1 and its variance the χ² of
+    two Gaussians, c² / √(2c² − 1) − 1, and one weight's share 1 for k = 1?"""
+    from course_utils.variational import largest_normalised_weight, proposal_log_weights
+
+    model = set_encoder_to_posterior(linear_gaussian_vae(1))
+    x = exact_marginal(model).sample((2,))
+    log_w = proposal_log_weights(model, x, k=400_000, scale=1.5, generator=torch.Generator().manual_seed(1))
+    ratio = (log_w - exact_marginal(model).log_prob(x)).exp()  # (k, B): w / p(x)
+    torch.testing.assert_close(ratio.mean(0), torch.ones(2, dtype=torch.float64), atol=0.005, rtol=0)
+    expected = 1.5**2 / math.sqrt(2 * 1.5**2 - 1) - 1
+    torch.testing.assert_close(ratio.var(0), torch.full((2,), expected, dtype=torch.float64), atol=0.01, rtol=0)
+    assert bool((largest_normalised_weight(log_w[:1]) == 1).all())
+
+
+def test_proposal_weights_with_scale_one_give_the_iwae_bound():
+    """Is log-mean-exp of the scale-1 weights the library's IWAE bound for the same draws?"""
+    from course_utils.variational import proposal_log_weights
+
+    torch.manual_seed(3)
+    model = MLPVAE(data_dim=6, latent_dim=2, hidden=8).eval()
+    x = torch.rand(4, 6)
+    log_w = proposal_log_weights(model, x, k=7, generator=torch.Generator().manual_seed(5))
+    bound = importance_weighted_bound(model, x, k=7, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close((torch.logsumexp(log_w, 0) - math.log(7)).float(), bound, atol=1e-5, rtol=0)
+
+
+def test_weight_diagnostics_refuse_bad_arguments():
+    from course_utils.variational import effective_sample_size, proposal_log_weights
+
+    model = MLPVAE(data_dim=6, latent_dim=2, hidden=8)
+    with pytest.raises(ValueError, match="scale must be a positive number"):
+        proposal_log_weights(model, torch.rand(2, 6), k=3, scale=0.0)
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        proposal_log_weights(model, torch.rand(2, 6), k=0)
+    with pytest.raises(ValueError, match=r"shape \(k, B\)"):
+        effective_sample_size(torch.zeros(5))
+
+
+def test_likelihood_gradient_variances_rank_the_estimators():
+    """On a small decoder, is the reparameterised variance below the score function's, and the baseline's help
+    visible?"""
+    from course_utils.variational import likelihood_gradient_variances
+
+    torch.manual_seed(0)
+    model = MLPVAE(data_dim=6, latent_dim=2, hidden=8).eval()
+    variances = likelihood_gradient_variances(model, torch.rand(6), samples=4_000, seed=0)
+    assert set(variances) == {"score function", "score function with baseline", "reparameterised"}
+    assert variances["reparameterised"] < variances["score function with baseline"] < variances["score function"]
+    with pytest.raises(ValueError, match="one flat image"):
+        likelihood_gradient_variances(model, torch.rand(2, 6))
