@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,26 @@ def test_quick_mode_coverage_runs_end_to_end_and_writes_json(tmp_path: Path,
                         for r in best)
     assert any(line.startswith("ring") and "G alone" in line for line in stdout.splitlines())
     assert len(result["summary"]) == len(pairs) + 2  # best: G alone, and with rejection sampling, on each set
+
+
+def test_mode_coverage_prints_the_noise_baselines_beside_its_table(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Does `course bench mode-coverage` print, under its table, the rows of uniform noise over the data's box,
+    the fitted Gaussian and the untrained generator, each the same numbers as training.baselines gives on the
+    same seeds, and store them in the JSON? (Issue 20, item 2: uniform noise "captures" most grid modes.)"""
+    from course_utils.training.baselines import BASELINES, format_coverage, mode_coverage_baselines
+
+    out = tmp_path / "mc.json"
+    assert main(["bench", "mode-coverage", "--quick", "--seeds", "2", "--first-seed", "5", "--configs", "best",
+                 "--data", "grid", "--device", "cpu", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    expected = mode_coverage_baselines(replace(GANConfig.preset("best", "grid"), n_data=1_000), [5, 6])
+    for name, label in BASELINES.items():
+        assert f"grid  {format_coverage(label, expected[name], 25)}" in stdout.splitlines()
+    stored = json.loads(out.read_text())["baselines"]["grid"]
+    assert [r["seed"] for r in stored["uniform"]] == [5, 6]
+    assert [r["modes"] for r in stored["gaussian"]] == [c.modes for c in expected["gaussian"]]
+    assert stdout.index("PacGAN4") < stdout.index("uniform over the data's box")  # under the table
 
 
 def test_the_first_seed_moves_the_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -259,3 +280,20 @@ def test_a_rejection_sampled_row_is_reported_beside_g_alone() -> None:
     table = bench.format_mode_coverage(summary, jobs=2, device="cpu", seeds=[100, 101, 102])
     assert "3 seed(s) (100-102)" in table
     assert any("G alone" in line and "90.0 ± 0.0%" in line for line in table.splitlines())
+
+
+def test_the_summary_names_the_worst_seed_and_counts_seeds_that_lose_a_mode() -> None:
+    """Does a mean of 24.7 modes say which seed lost one? The summary names the worst seed (fewest modes, then
+    the lowest high-quality share) and counts the seeds missing a mode, for G alone and with DRS apart."""
+    records = [{"config": "best", "label": "course best", "data": "grid", "seed": s, "steps": 100, "modes": 25,
+                "n_modes": 25, "high_quality": q, "reverse_kl": 0.02, "wall_s": 50.0, "device": "cpu",
+                "rejection_sampling": True, "g_alone": {"modes": m, "high_quality": 0.9, "reverse_kl": kl}}
+               for s, m, q, kl in zip((7, 8, 9), (25, 23, 24), (0.97, 0.99, 0.95), (0.01, 0.3, 0.2), strict=True)]
+    alone, drs = bench.summarize_mode_coverage(records)
+    assert alone["worst"] == {"seed": 8, "modes": 23, "high_quality": 0.9, "reverse_kl": 0.3}
+    assert alone["lose_mode"] == 2
+    assert drs["worst"]["seed"] == 9 and drs["lose_mode"] == 0  # every seed has 25: the lowest share is worst
+    table = bench.format_mode_coverage([alone, drs], jobs=1, device="cpu").splitlines()
+    assert any("G alone" in line and "seed 8: 23 / 90.0% / 0.30" in line and "2/3 (67%)" in line for line in table)
+    assert any("rejection" in line and "seed 9: 25 / 95.0% / 0.02" in line and "0/3 (0%)" in line
+               for line in table)

@@ -175,7 +175,8 @@ def run_mode_coverage_suite(configs: Sequence[str] | Mapping[str, GANBench], dat
 
 
 def summarize_mode_coverage(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (data, config): mean ± SE of modes, high quality and reverse KL, mean wall time per run."""
+    """One row per (data, config): mean ± SE of modes, high quality and reverse KL, mean wall time per run,
+    the worst seed (:func:`worst_seed`) and ``lose_mode``, how many seeds miss at least one mode."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault((record["data"], record["config"]), []).append(record)
@@ -186,16 +187,25 @@ def summarize_mode_coverage(records: Sequence[dict[str, Any]]) -> list[dict[str,
                   "wall_s": asdict(summarize(r["wall_s"] for r in group))}
         label = group[0].get("label")
         if any(r.get("rejection_sampling") for r in group):  # two rows: what G learnt, and what DRS reports
+            alone = [{**r.get("g_alone", r), "seed": r["seed"]} for r in group]
             rows.append(common | {"label": f"{label}: G alone", "sampling": "g_alone",
-                                  **_scores(r.get("g_alone", r) for r in group)})
+                                  **_scores(alone, common["n_modes"])})
             label = f"{label}: with rejection sampling"
-        rows.append(common | {"label": label, "sampling": "reported", **_scores(group)})
+        rows.append(common | {"label": label, "sampling": "reported", **_scores(group, common["n_modes"])})
     return rows
 
 
-def _scores(records) -> dict[str, Any]:
+def _scores(records, n_modes: int) -> dict[str, Any]:
     records = list(records)
-    return {key: asdict(summarize(r[key] for r in records)) for key in ("modes", "high_quality", "reverse_kl")}
+    scores = {key: asdict(summarize(r[key] for r in records)) for key in ("modes", "high_quality", "reverse_kl")}
+    return scores | {"worst": worst_seed(records), "lose_mode": sum(r["modes"] < n_modes for r in records)}
+
+
+def worst_seed(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The seed with the fewest modes, ties broken by the lowest high-quality share: its ``seed, modes,
+    high_quality, reverse_kl``. A mean over seeds hides a seed that loses a mode; this row shows it."""
+    worst = min(records, key=lambda r: (r["modes"], r["high_quality"]))
+    return {key: worst[key] for key in ("seed", "modes", "high_quality", "reverse_kl")}
 
 
 def format_mode_coverage(summary: Sequence[dict[str, Any]], *, jobs: int, device: str,
@@ -212,7 +222,8 @@ def format_mode_coverage(summary: Sequence[dict[str, Any]], *, jobs: int, device
     seeds = seeds if seeds is not None else max((row["seeds"] for row in summary), default=0)
     lines = [f"Mode coverage, {N_SAMPLES:,} samples per run: mean ± standard error over {seeds} seed(s){which}. "
              f"device {device}, {jobs} parallel job(s), each single-threaded (wall time per run depends on it)."]
-    header = ("data", "model", "steps", "modes", "high quality", "reverse KL", "s/run")
+    header = ("data", "model", "steps", "modes", "high quality", "reverse KL", "worst seed: modes / HQ / rKL",
+              "seeds losing a mode", "s/run")
     rows: list[list[str]] = []
     for data in MODE_DATA_NAMES:
         ours = [row for row in summary if row["data"] == data]
@@ -226,10 +237,61 @@ def format_mode_coverage(summary: Sequence[dict[str, Any]], *, jobs: int, device
             rows.append([data, label, f"{row['steps']:,}",
                          f"{format_summary(Summary(**row['modes']), 1)} / {row['n_modes']}",
                          format_summary(Summary(**row["high_quality"]), 1, percent=True),
-                         format_summary(Summary(**row["reverse_kl"]), 2),
-                         f"{row['wall_s']['mean']:.1f}"])
+                         format_summary(Summary(**row["reverse_kl"]), 2), _format_worst(row),
+                         _format_lose_mode(row), f"{row['wall_s']['mean']:.1f}"])
         for paper in PUBLISHED[data]:
             rows.append([data, paper.label, "—", f"{paper.modes:g}", f"{100 * paper.high_quality:.1f}%",
-                         "—" if paper.reverse_kl is None else f"{paper.reverse_kl:.2f}", "—"])
-    lines += table(header, rows, (False, False, True, True, True, True, True))
+                         "—" if paper.reverse_kl is None else f"{paper.reverse_kl:.2f}", "—", "—", "—"])
+    lines += table(header, rows, (False, False, True, True, True, True, True, True, True))
+    return "\n".join(lines)
+
+
+def _format_worst(row: dict[str, Any]) -> str:
+    worst = row.get("worst")
+    if not worst:
+        return "—"
+    kl = worst["reverse_kl"]
+    kl_text = "—" if kl is None or not math.isfinite(kl) else f"{kl:.2f}"
+    return f"seed {worst['seed']}: {worst['modes']} / {100 * worst['high_quality']:.1f}% / {kl_text}"
+
+
+def _format_lose_mode(row: dict[str, Any]) -> str:
+    if "lose_mode" not in row:
+        return "—"
+    return f"{row['lose_mode']}/{row['seeds']} ({100 * row['lose_mode'] / row['seeds']:.0f}%)"
+
+
+def mode_coverage_baselines(name: str, datas: Sequence[str], seeds: Sequence[int], *,
+                            quick: bool = False) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The noise baselines of :mod:`course_utils.training.baselines` (uniform over the data's box, a Gaussian
+    fitted to the data, the untrained generator of row ``name``) scored by the same protocol on each data set
+    and seed: ``{data: {baseline: [{"seed", "modes", "high_quality", "reverse_kl"}, ...]}}``."""
+    from course_utils.training.baselines import mode_coverage_baselines as baselines
+
+    result = {}
+    for data in datas:
+        config = gan_config(name, data, seeds[0], quick=quick)
+        coverages = baselines(config, seeds)
+        result[data] = {base: [{"seed": seed, "modes": c.modes, "high_quality": c.fraction_high_quality,
+                                "reverse_kl": c.reverse_kl} for seed, c in zip(seeds, found, strict=True)]
+                        for base, found in coverages.items()}
+    return result
+
+
+def format_mode_coverage_baselines(baselines: Mapping[str, Mapping[str, list[dict[str, Any]]]]) -> str:
+    """The baselines' rows (``course_utils.training.baselines.format_coverage``) under the mode-coverage table:
+    what a model must beat, since uniform noise alone "captures" most of the grid's modes."""
+    from course_utils.metrics import ModeCoverage
+    from course_utils.training import MODE_DATA
+    from course_utils.training.baselines import BASELINES, format_coverage
+
+    lines = ["Baselines, the same protocol and seeds (modes / high quality / reverse KL, mean ± standard error): "
+             "a model's row means something only where it beats these."]
+    for data, rows in baselines.items():
+        n_modes = len(MODE_DATA[data][0]())
+        for base, records in rows.items():
+            coverages = [ModeCoverage(modes=r["modes"], fraction_high_quality=r["high_quality"],
+                                      reverse_kl=math.nan if r["reverse_kl"] is None else r["reverse_kl"], counts=())
+                         for r in records]
+            lines.append(f"{data:<5} {format_coverage(BASELINES[base], coverages, n_modes)}")
     return "\n".join(lines)
