@@ -6,7 +6,9 @@
 - :func:`held_out_elbo`, :func:`importance_weighted_bound`, :func:`importance_weighted_nll`: how well a VAE
   models held-out data (:func:`latent_log_terms`: the log-densities both are made of);
 - :func:`classifier_verdict`: which classes a trained classifier confidently sees in a set of images;
-  :func:`recognised_and_clear`: per class, the images it is confident about that are also clear members of it.
+  :func:`recognised_and_clear`: per class, the images it is confident about that are also clear members of it;
+  :func:`digit_quality`: that judge calibrated on pixel noise (:func:`pixel_noise_like`), with the images' spread;
+- :func:`noise_like`: noise fitted to 2-D data, the baseline of the mode-coverage tables.
 """
 
 from __future__ import annotations
@@ -332,3 +334,49 @@ def recognised_and_clear(classifier: torch.nn.Module, images: torch.Tensor, refe
     chosen = (probabilities.amax(1) >= confidence) & (ratio > clarity_threshold)
     counts = torch.bincount(probabilities[chosen].argmax(1), minlength=probabilities.shape[1])
     return tuple(int(c) for c in counts)
+
+
+# ============================================================================ digit sample quality
+def pixel_noise_like(reference: torch.Tensor, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` images of pixelwise Gaussian noise with ``reference``'s per-pixel mean and standard deviation
+    (n, D): images with the data's brightness everywhere and no digit anywhere, the baseline a digit
+    generator must beat."""
+    if type(n) is not int or n < 1:
+        raise ValueError(f"n must be an int >= 1; got {n!r}")
+    reference = torch.as_tensor(reference).detach().cpu().float()
+    if reference.ndim != 2 or len(reference) < 2:
+        raise ValueError(f"reference must have shape (m, D) with m >= 2; got {tuple(reference.shape)}")
+    return reference.mean(0) + reference.std(0) * torch.randn(n, reference.shape[1], generator=generator)
+
+
+@dataclass(frozen=True)
+class DigitQuality:
+    """What :func:`digit_quality` finds in a set of images."""
+
+    share: float  # images recognised (p >= confidence) and clear (clarity above noise's 95th percentile)
+    per_class: tuple[int, ...]  # such images per class
+    pixel_spread: float  # mean over pixels of the std across images: near 0 for one image drawn again and again
+
+    @property
+    def classes(self) -> int:
+        """Classes with at least one recognised and clear image."""
+        return sum(1 for c in self.per_class if c > 0)
+
+
+def digit_quality(classifier: torch.nn.Module, images: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor,
+                  *, noise: torch.Tensor, confidence: float = 0.9) -> DigitQuality:
+    """Chapter 09's judge of generated digits, calibrated on ``noise`` (e.g. :func:`pixel_noise_like`).
+
+    An image counts if the ``classifier`` gives one class a probability >= ``confidence`` *and* its
+    :func:`class_clarity` ratio against the labelled ``reference`` is above the 95th percentile of the
+    noise images' ratios (:func:`recognised_and_clear`): by construction 5% of noise at most passes the
+    clarity test, and the classifier alone is fooled by noise. ``pixel_spread`` tells a collapsed generator
+    (one image, over and over) from a varied one.
+    """
+    noise_ratio, _ = class_clarity(noise.detach().cpu(), reference, labels)
+    cut = float(torch.quantile(noise_ratio, 0.95))
+    images = images.detach().cpu().float().flatten(1)
+    counts = recognised_and_clear(classifier, images, reference, labels, clarity_threshold=cut,
+                                  confidence=confidence)
+    return DigitQuality(share=sum(counts) / len(images), per_class=counts,
+                        pixel_spread=float(images.std(0).mean()) if len(images) > 1 else 0.0)

@@ -185,3 +185,14 @@ def plot_transport_plan(ax: Axes, x, y, plan) -> None:
     ax.scatter(x[:, 0], x[:, 1], s=14, color=DATA_COLOR, label="P", zorder=3)
     ax.scatter(y[:, 0], y[:, 1], s=14, color=MODEL_COLOR, label="Q", zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
+
+
+def plot_runs_against_band(ax: Axes, steps, runs, band: tuple[float, float], *, ylabel: str,
+                           band_label: str = "noise baseline", run_label: str = "seed") -> None:
+    """One line per run of a metric over training ``steps``, over a grey band from ``band[0]`` to ``band[1]``
+    (the range a baseline scores): where a line leaves the band, the run shows something noise does not."""
+    ax.axhspan(band[0], band[1], color="0.8", alpha=0.7, lw=0, label=band_label)
+    for i, values in enumerate(runs):
+        ax.plot(steps, values, marker=".", lw=1.2, label=f"{run_label} {i}")
+    ax.set_xlabel("generator steps")
+    ax.set_ylabel(ylabel)

@@ -228,3 +228,15 @@ def test_a_chapter_figure_shows_itself_as_a_png_without_pyplot():
     fig = new_figure(2)
     png = fig._repr_png_()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1_000
+
+
+def test_runs_are_drawn_over_their_baseline_band():
+    from course_utils.plotting import new_figure, plot_runs_against_band
+
+    fig = new_figure()
+    ax = fig.axes[0]
+    plot_runs_against_band(ax, [1, 2, 3], [[0.1, 0.5, 0.9], [0.2, 0.4, 0.8]], (0.2, 0.3), ylabel="reverse KL")
+    assert len(ax.lines) == 2 and len(ax.patches) == 1 and ax.get_ylabel() == "reverse KL"
+    band = ax.patches[0].get_path().get_extents().transformed(ax.patches[0].get_transform()
+                                                              ).transformed(ax.transData.inverted())
+    assert (round(band.y0, 6), round(band.y1, 6)) == (0.2, 0.3)
