@@ -188,3 +188,18 @@ def test_a_click_on_the_samples_panel_adds_a_point_there(lab):
     lab.controls["data"].value = "ring"
     lab._on_click({"type": "click", "dataX": px, "dataY": height - py})  # drawing switches to your points
     assert lab.session.config.data == "points" and len(lab.points) == 5
+
+
+def test_the_modes_panel_and_readout_show_what_noise_scores():
+    """Issue 20, item 2: does the lab draw uniform noise's mode band and quote noise's scores in its readout, so
+    a run at noise level is seen as one?"""
+    from course_utils.widgets.gan_lab import noise_level
+
+    lab = GANLab("grid", "gan", device="cpu")
+    lab.step(1)
+    noise = noise_level("grid")
+    assert len(noise) == 3 and all(c.modes >= 20 for c in noise)
+    assert "uniform noise scores" in lab.readout.value and "modes" in lab.readout.value
+    modes_ax = lab.figure.axes[3]
+    assert any(p.get_label() == "modes of uniform noise" for p in modes_ax.patches)
+    lab.close()

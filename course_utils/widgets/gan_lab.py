@@ -22,6 +22,7 @@ pixels, :meth:`GANLab.point_at` turns them into data coordinates), or paste poin
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import threading
@@ -49,6 +50,7 @@ from course_utils.training import (
     Session,
     generate,
 )
+from course_utils.training.baselines import mode_coverage_baselines
 from course_utils.training.batches import load_training_data
 from course_utils.training.fields import PROBABILITY_LOSSES, critic_field, generator_pull, latent_map
 from course_utils.widgets._canvas import LayeredCanvas
@@ -434,6 +436,9 @@ def _draw_modes(ax, kl_ax, history, config: GANConfig) -> None:
         return
     centers = MODE_DATA[config.data][0]()
     steps, values = history.metric_step, history.metrics
+    noise = noise_level(config.data)  # uniform noise over the data's box scores this much: the band to leave
+    ax.axhspan(min(c.modes for c in noise), max(c.modes for c in noise), color="0.85", lw=0,
+               label="modes of uniform noise")
     if steps:
         ax.plot(steps, values["modes"], "o-", color=DATA_COLOR, ms=3, label="modes captured")
         ax.plot(steps, [h * len(centers) for h in values["high_quality"]], "s-", color=MODEL_COLOR, ms=3,
@@ -459,7 +464,17 @@ def _readout(session: Session) -> str:
         metrics = history.metrics
         parts.append(f"modes {metrics['modes'][-1]:.0f}, high quality {metrics['high_quality'][-1]:.0%}, "
                      f"reverse KL {metrics['reverse_kl'][-1]:.2f} (at step {history.metric_step[-1]:,})")
+    if config.data in MODE_DATA:
+        noise = noise_level(config.data)
+        parts.append(f"uniform noise scores {sum(c.modes for c in noise) / len(noise):.1f} modes, "
+                     f"{sum(c.fraction_high_quality for c in noise) / len(noise):.1%} high quality")
     return " · ".join(parts)
+
+
+@functools.lru_cache(maxsize=None)
+def noise_level(data: str) -> tuple:
+    """Mode coverage of uniform noise over ``data``'s box, three draws (``training.baselines``), computed once."""
+    return tuple(mode_coverage_baselines(GANConfig.preset("gan", data), (0, 1, 2))["uniform"])
 
 
 def _read_json(path: Path) -> dict:
