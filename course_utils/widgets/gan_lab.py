@@ -471,7 +471,7 @@ def _readout(session: Session) -> str:
     return " · ".join(parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def noise_level(data: str) -> tuple:
     """Mode coverage of uniform noise over ``data``'s box, three draws (``training.baselines``), computed once."""
     return tuple(mode_coverage_baselines(GANConfig.preset("gan", data), (0, 1, 2))["uniform"])
