@@ -37,6 +37,8 @@ from torch import nn
 
 from course_utils import losses
 from course_utils.distributions import empirical_cdf
+from course_utils.divergences import wasserstein_1d
+from course_utils.metrics import ModeCoverage
 from course_utils.models import MLPDiscriminator
 
 Tensor = torch.Tensor
@@ -213,3 +215,62 @@ def theta_gradient(critic: nn.Module, kind: CriticKind, theta: float, n: int = 4
     loss = losses.generator_loss_minimax(scores) if kind == "gan" else losses.wgan_generator_loss(scores)
     (gradient,) = torch.autograd.grad(loss, at)
     return float(gradient)
+
+
+def far_mass_example(n: int) -> dict[str, float]:
+    """P_n = (1 − 1/n)·δ₀ + (1/n)·δ_n against P = δ₀: P_n → P in distribution, yet W₁(P_n, P) = 1 for every n.
+
+    Convergence in distribution asks only that the CDFs meet (here sup_t |F_n(t) − F(t)| = 1/n → 0); W₁ also
+    weighs how far the mass goes, and mass 1/n at distance n keeps the first moment, and W₁, at 1. W₁ → 0 is
+    convergence in distribution *and* of the first moments (Villani 2009, Theorem 6.9).
+
+    Returns ``{"sup_cdf_gap", "W1", "mean"}``: the Kolmogorov distance, W₁ by ``divergences.wasserstein_1d``
+    (weighted samples) and P_n's mean (P's is 0).
+    """
+    if not (type(n) is int and n >= 2):
+        raise ValueError(f"n must be an int >= 2 (the far point n and its mass 1/n); got {n!r}")
+    points = torch.tensor([0.0, float(n)], dtype=torch.float64)  # P_n's support
+    weights = torch.tensor([1 - 1 / n, 1 / n], dtype=torch.float64)
+    t = torch.tensor([-1.0, 0.0, n - 0.5, float(n)], dtype=torch.float64)  # F_n and F only change at 0 and n
+    f_n = ((points[None, :] <= t[:, None]).double() * weights).sum(dim=1)  # (4,) CDF of P_n
+    f = (t >= 0).double()  # CDF of δ₀
+    w1 = wasserstein_1d(points, torch.zeros(1, dtype=torch.float64), x_weights=weights)
+    return {"sup_cdf_gap": float((f_n - f).abs().max()), "W1": float(w1), "mean": float((points * weights).sum())}
+
+
+def interpolate_gradient_norms(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor:
+    """‖∇f(x̂)‖ at x̂ = ε·real + (1 − ε)·fake, ε ~ U[0, 1] per row drawn with ``generator``: (B,), the slopes the
+    gradient penalty λ·E(‖∇f(x̂)‖ − 1)² pulls towards 1 (Gulrajani et al. 2017, eq. 3). ``real``, ``fake``: (B, D)."""
+    if real.shape != fake.shape or real.ndim != 2:
+        raise ValueError(f"real and fake must both be (B, D); got {tuple(real.shape)} and {tuple(fake.shape)}")
+    eps = torch.rand(len(real), 1, generator=generator).to(real.device)  # (B, 1)
+    return critic_gradient_norms(critic, eps * real.float() + (1 - eps) * fake.float())
+
+
+def penalised_critic_slopes(real: Tensor, fake: Tensor, gp_lambda: float, *, seed: int = 0,
+                            steps: int = 300) -> Tensor:
+    """A critic trained with the gradient penalty at weight ``gp_lambda`` on two fixed sample sets (N, D)
+    (:func:`train_critic`), then its slopes ‖∇f(x̂)‖ at N interpolates (:func:`interpolate_gradient_norms`), (N,).
+
+    The penalty is a price, not a wall: along a direction where moving up gains ``d`` in E_real f − E_fake f per
+    unit of slope, slope k earns k·d − λ(k − 1)², largest at k = 1 + d/(2λ). A small λ lets the slopes grow far
+    above 1; λ = 10 holds them near 1.
+    """
+    critic = train_critic(real, fake, "gp", steps=steps, gp_lambda=gp_lambda, seed=seed)
+    n = min(len(real), len(fake))
+    return interpolate_gradient_norms(critic, real[:n], fake[:n], torch.Generator().manual_seed(seed + 1))
+
+
+def recorded_coverage(history, step: int | None = None) -> ModeCoverage:
+    """The mode coverage a run's History (``metric_step``, ``metrics``) recorded at ``step`` (default: its last
+    evaluation), as a :class:`~course_utils.metrics.ModeCoverage` without the per-mode counts, for
+    ``training.baselines.format_coverage`` beside the noise baselines."""
+    steps = list(history.metric_step)
+    if not steps or "modes" not in history.metrics:
+        raise ValueError("the History recorded no mode coverage (train on the ring or the grid)")
+    index = len(steps) - 1 if step is None else (steps.index(step) if step in steps else None)
+    if index is None:
+        raise ValueError(f"no evaluation at step {step}; the History evaluated at steps {steps}")
+    metrics = history.metrics
+    return ModeCoverage(int(metrics["modes"][index]), float(metrics["high_quality"][index]),
+                        float(metrics["reverse_kl"][index]), ())

@@ -18,11 +18,15 @@ from course_utils.wgan_theory import (
     critic_function,
     critic_gradient_norms,
     dual_objective,
+    far_mass_example,
+    interpolate_gradient_norms,
     lipschitz_estimate,
     optimal_critic_1d,
     optimal_critic_function,
     parallel_lines,
     parallel_lines_samples,
+    penalised_critic_slopes,
+    recorded_coverage,
     theta_gradient,
     train_critic,
 )
@@ -172,3 +176,50 @@ def test_a_spectrally_normalised_wgan_critic_is_not_clipped():
     clipped = GANConfig.preset("wgan", "ring", steps=20, eval_every=20, batch_size=64)
     _, models = train_gan_models(clipped, progress=False)
     assert max(float(p.detach().abs().max()) for p in models["critic"].parameters()) <= clipped.clip_value
+
+
+@pytest.mark.parametrize("n", [2, 10, 1_000])
+def test_far_mass_converges_in_distribution_with_w1_stuck_at_1(n: int):
+    """(1 − 1/n)δ₀ + (1/n)δ_n against δ₀: is the CDF gap 1/n while W₁ (scipy's too) and the mean stay 1?"""
+    example = far_mass_example(n)
+    reference = st.wasserstein_distance([0.0, n], [0.0], u_weights=[1 - 1 / n, 1 / n])
+    assert example["sup_cdf_gap"] == pytest.approx(1 / n, rel=1e-12)
+    assert example["W1"] == pytest.approx(1.0, rel=1e-12) and example["W1"] == pytest.approx(reference, rel=1e-12)
+    assert example["mean"] == pytest.approx(1.0, rel=1e-12)
+    with pytest.raises(ValueError, match="n must be an int >= 2"):
+        far_mass_example(1)
+
+
+def test_interpolate_gradient_norms_of_a_linear_critic_are_its_weights_norm():
+    critic = nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
+    with torch.no_grad():
+        critic[0].weight.copy_(torch.tensor([[0.6, -0.8]]))
+    norms = interpolate_gradient_norms(critic, torch.randn(5, 2), torch.randn(5, 2), torch.Generator().manual_seed(0))
+    assert torch.allclose(norms, torch.ones(5))
+    with pytest.raises(ValueError, match=r"real and fake must both be \(B, D\)"):
+        interpolate_gradient_norms(critic, torch.randn(5, 2), torch.randn(4, 2), torch.Generator())
+
+
+def test_a_small_penalty_weight_lets_the_critics_slopes_grow_past_1():
+    """Two 1-D Gaussians 2 apart: at λ = 10 the penalised critic's slopes between them stay near 1; at λ = 0.1
+    they grow towards 1 + d/(2λ), several times 1."""
+    real, fake = _shifted_gaussians()
+    strong = penalised_critic_slopes(real, fake, 10.0, steps=300)
+    weak = penalised_critic_slopes(real, fake, 0.1, steps=300)
+    assert strong.shape == weak.shape == (1_000,)
+    assert float(strong.median()) == pytest.approx(1.0, abs=0.2)
+    assert float(weak.median()) > 3.0
+
+
+def test_recorded_coverage_reads_the_history_at_a_step():
+    from course_utils.training.history import History
+
+    history = History(metric_step=[500, 1000], metrics={"modes": [20.0, 25.0], "high_quality": [0.02, 0.6],
+                                                         "reverse_kl": [0.4, 0.01]})
+    assert recorded_coverage(history) == recorded_coverage(history, 1000)
+    first = recorded_coverage(history, 500)
+    assert (first.modes, first.fraction_high_quality, first.reverse_kl) == (20, 0.02, 0.4)
+    with pytest.raises(ValueError, match="no evaluation at step 750"):
+        recorded_coverage(history, 750)
+    with pytest.raises(ValueError, match="recorded no mode coverage"):
+        recorded_coverage(History())
