@@ -16,6 +16,9 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Execute.timeout = 120
 # Interrupt a cell that runs past the limit (rather than kill the kernel) so later cells still run.
 c.Execute.interrupt_on_timeout = True
+# Wait up to 60 s for a finished cell's output (nbclient's 4 s default fails honest notebooks on a busy laptop,
+# and nbgrader raises on it); the same as nbgrader_run.IOPUB_TIMEOUT, which `course grade` uses.
+c.Execute.iopub_timeout = 60
 # No automatic re-runs: a notebook that fails once should be looked at, not retried until it passes.
 c.Execute.execute_retries = 0
 

@@ -728,6 +728,10 @@ RIGHT = {
                                    + torch.logaddexp(torch.zeros_like(f), f).mean(),
                                    torch.logaddexp(torch.zeros_like(f), -f).mean()),
         "logsigmoid": lambda r, f: (-(F.logsigmoid(r).mean() + F.logsigmoid(-f).mean()), -F.logsigmoid(f).mean()),
+        # issue 21: one F.logsigmoid(fake) node feeds both losses (log(1 − σ(l)) = log σ(l) − l); the visible test
+        # differentiates loss_d and then loss_g, which needs retain_graph on the first
+        "one logsigmoid node shared by both losses": lambda r, f: (lambda log_d_fake: (
+            -(F.logsigmoid(r).mean() + (log_d_fake - f).mean()), -log_d_fake.mean()))(F.logsigmoid(f)),
         "F.binary_cross_entropy_with_logits": lambda r, f: (
             F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
             + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)),

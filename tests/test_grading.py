@@ -318,3 +318,25 @@ def test_without_frames_of_keeps_the_order_of_the_other_frames() -> None:
         names.append(kept.tb_frame.f_code.co_name)
         kept = kept.tb_next
     assert names == ["test_without_frames_of_keeps_the_order_of_the_other_frames", "outer"]
+
+
+def test_a_busy_machine_gets_the_same_iopub_wait_in_validate_check_and_grade(tmp_path):
+    """Issue 21: nbclient's 4 s wait for a finished cell's output failed honest notebooks at load 4. Does the
+    course's wait reach the Validate button / `course check` (nbgrader_config.py through the validator's config)
+    and `course grade` (the sandbox's request to its worker)?"""
+    from pathlib import Path
+
+    import nbformat
+
+    from course_utils.instructor import validation
+    from course_utils.instructor.nbgrader_run import IOPUB_TIMEOUT, load_nbgrader_config
+    from course_utils.instructor.sandbox import backend
+
+    root = Path(__file__).resolve().parents[1]
+    assert IOPUB_TIMEOUT >= 30
+    assert load_nbgrader_config(root).Execute.iopub_timeout == IOPUB_TIMEOUT  # the course's file says the same
+    assert load_nbgrader_config(None).Execute.iopub_timeout == IOPUB_TIMEOUT
+    chapter = next((root / "chapters").glob("*/*.ipynb"))
+    assert validation._validator_config(chapter, False, None).Execute.iopub_timeout == IOPUB_TIMEOUT
+    request = backend._request(nbformat.v4.new_notebook(), backend.Limits(), 0.0)
+    assert request["iopub_timeout"] == IOPUB_TIMEOUT

@@ -25,6 +25,11 @@ from course_utils._layout import CONFIG_FILE, RELEASE_DIR, SOURCE_DIR
 
 # Used when no nbgrader_config.py is found; the course's config sets the same value explicitly.
 DEFAULT_CELL_TIMEOUT = 120
+# Seconds to wait for a finished cell's output to arrive. nbclient's default of 4 s fails honest notebooks on a
+# busy laptop: at load 4 on 2 cores the Validator failed chapter 09's solution with "Timeout waiting for IOPub
+# output" after the cell had finished (nbgrader raises on it). Validate, `course check` and `course grade` all
+# wait this long; nbgrader_config.py sets the same value.
+IOPUB_TIMEOUT = 60
 GRADEBOOK = "gradebook.db"  # the gradebook of an nbgrader course directory, at its root
 
 
@@ -51,6 +56,7 @@ def load_nbgrader_config(root: str | os.PathLike[str] | None) -> Config:
     config.CourseDirectory.source_directory = SOURCE_DIR
     config.CourseDirectory.release_directory = RELEASE_DIR
     config.Execute.timeout = DEFAULT_CELL_TIMEOUT
+    config.Execute.iopub_timeout = IOPUB_TIMEOUT
     if root is not None and (Path(root) / CONFIG_FILE).is_file():
         config.merge(PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config())
     return config

@@ -49,6 +49,7 @@ from typing import Protocol
 import nbformat
 
 import course_utils
+from course_utils.instructor.nbgrader_run import IOPUB_TIMEOUT
 from course_utils.instructor.sandbox import worker
 
 SANDBOX_UID_BASE = 61000  # uid of slot k is 61000 + k when grading as root (no passwd entry needed)
@@ -72,6 +73,7 @@ class Limits:
     """
 
     cell_timeout: float = 60.0  # wall seconds per cell (nbclient's timeout); the cell is then interrupted
+    iopub_timeout: float = float(IOPUB_TIMEOUT)  # wall seconds to wait for a finished cell's output
     notebook_timeout: float = 600.0  # wall seconds for the whole sandboxed run, then everything is killed
     cpu_seconds: int = 600  # RLIMIT_CPU for each process in the sandbox (SIGXCPU, then SIGKILL)
     memory_bytes: int = 2 * 2**30  # RLIMIT_AS for each process: address space, so MemoryError, not OOM kills
@@ -80,8 +82,9 @@ class Limits:
     file_bytes: int = 64 * 2**20  # RLIMIT_FSIZE (largest file written), and the size of the private /tmp
 
     def __post_init__(self) -> None:
-        units = {"cell_timeout": "seconds", "notebook_timeout": "seconds", "cpu_seconds": "seconds",
-                 "memory_bytes": "bytes", "processes": "processes", "output_bytes": "bytes", "file_bytes": "bytes"}
+        units = {"cell_timeout": "seconds", "iopub_timeout": "seconds", "notebook_timeout": "seconds",
+                 "cpu_seconds": "seconds", "memory_bytes": "bytes", "processes": "processes",
+                 "output_bytes": "bytes", "file_bytes": "bytes"}
         for f in fields(self):
             value = getattr(self, f.name)
             integral = f.type == "int"
@@ -282,7 +285,8 @@ def _request(notebook: nbformat.NotebookNode, limits: Limits, start: float) -> d
     # CLOCK_MONOTONIC is shared by every process of the machine (bwrap makes no time namespace).
     grace = min(WORKER_GRACE, 0.2 * limits.notebook_timeout)
     return {"notebook": notebook, "cell_timeout": limits.cell_timeout, "notebook_timeout": limits.notebook_timeout,
-            "deadline_at": start + limits.notebook_timeout - grace, "output_bytes": limits.output_bytes}
+            "deadline_at": start + limits.notebook_timeout - grace, "output_bytes": limits.output_bytes,
+            "iopub_timeout": limits.iopub_timeout}
 
 
 @contextmanager

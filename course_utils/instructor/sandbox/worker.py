@@ -28,6 +28,7 @@ import asyncio
 import ctypes
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -285,7 +286,8 @@ def _exit_reason(client: GuardedClient) -> str:
 
 
 async def run(nb, *, cwd: str, cell_timeout: float, deadline_at: float, notebook_timeout: float,
-              output_bytes: int, emit, client_box: list | None = None, reap: bool = False) -> tuple[str, str]:
+              output_bytes: int, emit, client_box: list | None = None, reap: bool = False,
+              iopub_timeout: float = 60.0) -> tuple[str, str]:
     """Execute every code cell of ``nb``; ``emit(dict)`` each finished cell. Returns (status, message).
 
     ``client_box``, when given, receives the client (for a signal handler that must reach its kernels).
@@ -294,7 +296,8 @@ async def run(nb, *, cwd: str, cell_timeout: float, deadline_at: float, notebook
     end = deadline_at  # time.monotonic() value: the clock is shared with the process that set it
     client = GuardedClient(nb, output_bytes=output_bytes, allow_errors=True, interrupt_on_timeout=False,
                            timeout_func=lambda cell: max(0.5, min(cell_timeout, end - monotonic())),
-                           startup_timeout=60, kernel_name="python3")
+                           startup_timeout=60, kernel_name="python3",
+                           iopub_timeout=int(math.ceil(iopub_timeout)))  # a busy machine's late output
     if client_box is not None:
         client_box.append(client)
     events = []  # (status, text) in the order they happened
@@ -398,7 +401,8 @@ def main() -> int:
     status, message = asyncio.run(run(
         nb, cwd=os.getcwd(), cell_timeout=float(request["cell_timeout"]), deadline_at=float(request["deadline_at"]),
         notebook_timeout=float(request["notebook_timeout"]), output_bytes=int(request["output_bytes"]), emit=emit,
-        client_box=client_box, reap=bool(request.get("reap_strays"))))
+        client_box=client_box, reap=bool(request.get("reap_strays")),
+        iopub_timeout=float(request.get("iopub_timeout", 60.0))))
     emit({"done": True, "status": status, "message": message})
     return 0
 
