@@ -19,8 +19,10 @@ The distinctions this module makes measurable:
   trained on 2-D data (:func:`train_constrained_critic`), with the constant measured
   (:func:`lipschitz_lower_bound`, from ``wgan_theory.critic_gradient_norms``) beside the product of the layers'
   spectral norms (:func:`lipschitz_upper_bound`; :func:`power_iteration` estimates one of them);
-- max pooling is neither: no parameter, no term in the loss, no restricted weight, but an output less sensitive
-  to small shifts, partly invariant to them (:func:`pooling_shift_change`).
+- max pooling is not a penalty and restricts no weight, but an output less sensitive to small shifts, partly
+  invariant to them (:func:`pooling_shift_change`); with a global max after a circular convolution the output is
+  exactly invariant for *every* choice of weights (:func:`architecture_shift_gaps`): in the standard view
+  (Goodfellow et al. 2016, §9.4) an infinitely strong prior, a constraint on the function class.
 """
 
 from __future__ import annotations
@@ -485,10 +487,15 @@ def curve_data(seed: int = DATA_SEED, *, n_train: int = 15, n_val: int = 200, no
     return CurveData(x_train, y_train, x_val, y_val, noise)
 
 
-@functools.lru_cache(maxsize=2)
-def chapter_runs(seed: int = DATA_SEED) -> RegularizationRuns:
-    """:func:`train_regularized_mlps` on :func:`curve_data` with the chapter's strengths (about 6 s on one CPU
-    thread). Cached: the chapter's cells and its widget share one training."""
+def chapter_runs(seed: int = DATA_SEED, *, init_seed: int = 0) -> RegularizationRuns:
+    """:func:`train_regularized_mlps` on :func:`curve_data` (``seed``: the draw of the points) with the chapter's
+    strengths, the initial weights and dropout masks drawn from ``init_seed`` (about 6 s on one CPU thread).
+    Cached: the chapter's cells and its widget share one training."""
+    return _chapter_runs(int(seed), int(init_seed))
+
+
+@functools.lru_cache(maxsize=4)
+def _chapter_runs(seed: int, init_seed: int) -> RegularizationRuns:
     data = curve_data(seed)
     return train_regularized_mlps(
         data.x_train,
@@ -498,7 +505,43 @@ def chapter_runs(seed: int = DATA_SEED) -> RegularizationRuns:
         l2=L2_STRENGTHS,
         l1=L1_STRENGTHS,
         dropout=DROPOUT_PROBABILITIES,
+        seed=init_seed,
     )
+
+
+@dataclass(frozen=True)
+class RegularizerSummary:
+    """What one :class:`RegularizationRuns` shows, per regulariser: "l2", "l1", "dropout", "early stopping"."""
+
+    plain_train: float  # the unregularised network's final training MSE
+    plain_val: float  # and its final validation MSE
+    best_val: dict[str, float]  # the lowest validation MSE over the regulariser's strengths (early stopping: patience)
+    strongest_train: dict[str, float]  # training MSE at the strongest setting (early stopping: the smallest budget)
+    strongest_val: dict[str, float]  # validation MSE there
+
+
+def regularizer_summary(runs: RegularizationRuns, *, patience: int = 8) -> RegularizerSummary:
+    """Each regulariser's best validation MSE over its strengths (chosen on the validation points, so optimistic)
+    and its training and validation MSE at its strongest setting, beside the unregularised network's. Early
+    stopping keeps the plain network's weights at :func:`early_stopping_step` (``patience`` records); its
+    strongest setting is the smallest budget of :data:`STOP_STEPS`."""
+    plain = runs.index("none")
+    best, strong_train, strong_val = {}, {}, {}
+    for kind in ("l2", "l1", "dropout"):
+        models = [k for k, kd in enumerate(runs.kinds) if kd == kind]
+        if not models:
+            continue
+        best[kind] = float(runs.val_loss[models, -1].min())
+        strongest = max(models, key=lambda k: runs.strengths[k])
+        strong_train[kind] = float(runs.train_loss[strongest, -1])
+        strong_val[kind] = float(runs.val_loss[strongest, -1])
+    stop = early_stopping_step(runs.val_loss[plain], patience=patience)
+    best["early stopping"] = float(runs.val_loss[plain, stop])
+    budget = int((runs.steps == min(STOP_STEPS)).nonzero()[0, 0])  # the record at the smallest step budget
+    strong_train["early stopping"] = float(runs.train_loss[plain, budget])
+    strong_val["early stopping"] = float(runs.val_loss[plain, budget])
+    return RegularizerSummary(float(runs.train_loss[plain, -1]), float(runs.val_loss[plain, -1]), best,
+                              strong_train, strong_val)
 
 
 # ======================================================================== constraints on a network's Lipschitz constant
@@ -587,6 +630,9 @@ STRENGTH_NAMES = {
 CRITIC_BOX = (-3.0, 3.0)  # the square [−3, 3]² on which critics are measured and drawn
 
 
+CRITIC_W1 = 2.0  # W₁ between critic_data's two populations: Q is P moved by 2, and f(x) = −x₁ attains it
+
+
 def critic_data(n: int = 2_000, *, seed: int = 0) -> tuple[Tensor, Tensor]:
     """Two 2-D samples (n, 2) each: P = N((−1, 0), 0.5²I) and Q = N((1, 0), 0.5²I), so W₁(P, Q) = 2 (one is the
     other moved by 2)."""
@@ -665,6 +711,7 @@ class CriticReport:
     bound: float  # Π σ_max(W_l): an upper bound
     score: float  # E_P f − E_Q f on the training samples (at most L·W₁ = 2L for an L-Lipschitz f)
     surface: Tensor  # (R, R) f on a grid of the box (rows: y, columns: x), shifted so that f(0, 0) = 0
+    score_se: float = 0.0  # the score's standard error over the samples: √(var f(P)/n + var f(Q)/m)
 
 
 @functools.lru_cache(maxsize=64)
@@ -679,9 +726,12 @@ def critic_report(kind: str, strength: float = 1.0, *, steps: int = 300, seed: i
     grid_x, grid_y = torch.meshgrid(axis, axis, indexing="xy")
     with torch.no_grad():
         surface = critic(torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1)).reshape(61, 61)
-        score = float(critic(real).mean() - critic(fake).mean())
+        on_real, on_fake = critic(real).reshape(-1), critic(fake).reshape(-1)  # (n,) each
+        score = float(on_real.mean() - on_fake.mean())
+        score_se = math.sqrt(float(on_real.var()) / len(on_real) + float(on_fake.var()) / len(on_fake))
         surface = surface - critic(torch.zeros(1, 2))  # a critic is defined up to a constant
-    return CriticReport(kind, float(strength), critic, lipschitz, lipschitz_upper_bound(critic), score, surface)
+    return CriticReport(kind, float(strength), critic, lipschitz, lipschitz_upper_bound(critic), score, surface,
+                        score_se)
 
 
 # ============================================================================ max pooling
@@ -694,3 +744,48 @@ def pooling_shift_change(x: Tensor, window: int, steps: int) -> Tensor:
         raise ValueError(f"x must be (B, L) with L divisible by window >= 1; got {tuple(x.shape)} and {window!r}")
     pool = lambda signal: nn.functional.max_pool1d(signal[:, None], window)[:, 0]  # noqa: E731
     return (pool(torch.roll(x, steps, dims=1)) - pool(x)).abs()
+
+
+class _CircularConvNet(nn.Module):
+    """Conv1d(1 → ``channels``, kernel 3, circular padding), ReLU, then either a global max over positions
+    (``head="global_max"``) or a flatten and a dense layer over every (channel, position) (``head="flatten"``), to
+    one output. Circular padding makes the convolution commute with ``torch.roll`` exactly."""
+
+    def __init__(self, head: str, channels: int, length: int):
+        super().__init__()
+        self.head_kind = head
+        self.conv = nn.Conv1d(1, channels, 3, padding=1, padding_mode="circular")
+        self.head = nn.Linear(channels if head == "global_max" else channels * length, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        maps = torch.relu(self.conv(x[:, None]))  # (B, C, L), moves with x
+        features = maps.amax(dim=-1) if self.head_kind == "global_max" else maps.flatten(1)
+        return self.head(features)[:, 0]  # (B,)
+
+
+def architecture_shift_gaps(head: str, *, n_networks: int = 100, n_signals: int = 64, length: int = 16,
+                            channels: int = 4, steps: int = 1, weight_scale: float = 1.0, seed: int = 0) -> Tensor:
+    """max |f(roll(x, steps)) − f(x)| over ``n_signals`` random signals, for each of ``n_networks`` networks
+    f with random weights (PyTorch's default initialisation times ``weight_scale``): (n_networks,) float.
+
+    ``head="global_max"``: a circular convolution and a global max, so every f the architecture can express is
+    invariant to circular shifts and every gap is 0 (exactly: the same products, in the same order, then a max
+    over the same numbers), whatever the weights, ×1,000 included. ``head="flatten"``: the same convolution with
+    a dense head, whose gaps are not 0. No penalty or weight constraint is involved: the architecture itself
+    excludes the non-invariant functions, the "infinitely strong prior" of Goodfellow et al. (2016), §9.4.
+    """
+    if head not in ("global_max", "flatten"):
+        raise ValueError(f"head must be 'global_max' or 'flatten'; got {head!r}")
+    _check_steps("n_networks", n_networks)
+    _check_steps("n_signals", n_signals)
+    generator = torch.Generator().manual_seed(seed)
+    signals = torch.randn(n_signals, length, generator=generator)
+    gaps = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)  # the networks' weights; the caller's random state is left as it was
+        for _ in range(n_networks):
+            network = _CircularConvNet(head, channels, length)
+            for parameter in network.parameters():
+                parameter.mul_(weight_scale)
+            gaps.append(float((network(torch.roll(signals, steps, dims=1)) - network(signals)).abs().max()))
+    return torch.tensor(gaps)

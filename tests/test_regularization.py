@@ -15,7 +15,9 @@ from sklearn.linear_model import Lasso
 from course_utils import losses
 from course_utils.regularization import (
     CONSTRAINTS,
+    STOP_STEPS,
     Scaled,
+    architecture_shift_gaps,
     constrained_least_squares,
     critic_data,
     curve_data,
@@ -39,6 +41,7 @@ from course_utils.regularization import (
     prior_strength,
     project_l1_ball,
     project_l2_ball,
+    regularizer_summary,
     ridge,
     soft_threshold,
     train_constrained_critic,
@@ -358,3 +361,31 @@ def test_mse_helper(problem) -> None:
     X, y, _, _ = problem
     w = ridge(X, y, 0.01)
     assert mse(X, w, y) == pytest.approx(float(torch.mean((X @ w - y) ** 2)))
+
+
+def test_regularizer_summary_reads_the_runs_it_is_given() -> None:
+    """Are best, strongest and early-stopping entries the recorded values they name?"""
+    data = curve_data()
+    runs = train_regularized_mlps(data.x_train, data.y_train, data.x_val, data.y_val, l2=(1e-3, 1e-1),
+                                  dropout=(0.3,), steps=100, record_every=25)
+    summary = regularizer_summary(runs, patience=2)
+    assert set(summary.best_val) == {"l2", "dropout", "early stopping"}  # no L1 strengths given: no L1 entry
+    assert summary.best_val["l2"] == pytest.approx(float(runs.val_loss[[1, 2], -1].min()))
+    assert summary.strongest_train["l2"] == pytest.approx(float(runs.train_loss[runs.index("l2", 1e-1), -1]))
+    stop = early_stopping_step(runs.val_loss[0], patience=2)
+    assert summary.best_val["early stopping"] == pytest.approx(float(runs.val_loss[0, stop]))
+    budget = list(runs.steps.tolist()).index(min(STOP_STEPS))
+    assert summary.strongest_train["early stopping"] == pytest.approx(float(runs.train_loss[0, budget]))
+    assert summary.plain_val == pytest.approx(float(runs.val_loss[0, -1]))
+
+
+def test_a_global_max_after_a_circular_convolution_is_invariant_for_any_weights() -> None:
+    """Is every gap exactly 0 with a global max (at any weight scale and shift) and positive with a dense head?"""
+    for scale, steps in ((1.0, 1), (1000.0, 3), (0.01, -2)):
+        assert float(architecture_shift_gaps("global_max", n_networks=10, weight_scale=scale, steps=steps).max()) == 0
+    assert float(architecture_shift_gaps("flatten", n_networks=10).min()) > 0
+    before = torch.random.get_rng_state()
+    architecture_shift_gaps("flatten", n_networks=2)
+    assert torch.equal(before, torch.random.get_rng_state())  # the caller's random state is left as it was
+    with pytest.raises(ValueError, match="head must be"):
+        architecture_shift_gaps("mean")
