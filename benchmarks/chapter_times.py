@@ -1,6 +1,9 @@
 """How long each chapter takes top to bottom, on this machine's device (CPU or GPU), and its slowest cells.
 
-Run: .venv/bin/python benchmarks/chapter_times.py [--only 00] [--log-dir DIR]
+Run: .venv/bin/python benchmarks/chapter_times.py [--only 00] [--log-dir DIR] [--busy N]
+
+``--busy N`` keeps N other processes spinning meanwhile (a student's other work); ``COURSE_CPU_THREADS=2``
+times the chapters with torch on two threads instead of the course's one (``course_utils.device``).
 
 Each solution notebook (``solutions/<id>/<id>.ipynb``) runs in this process, cell by cell, in a fresh
 IPython namespace with the chapter's folder as working directory: no Jupyter server or kernel is needed,
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_threads import busy_processes  # noqa: E402 (a sibling script)
 
 
 @dataclass
@@ -69,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run only the chapters whose id contains this text")
     parser.add_argument("--log-dir", type=Path, default=Path("chapter_logs"), help="where each chapter's output goes")
+    parser.add_argument("--busy", type=int, default=0, help="processes kept spinning beside the chapters")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     import torch
@@ -79,11 +85,18 @@ def main() -> None:
     if not notebooks:
         sys.exit(f"no chapter id contains {args.only!r}")
     args.log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device: {describe_device(get_device())}")
+    device = describe_device(get_device())
+    print(f"python {platform.python_version()}, torch {torch.__version__}, device: {device}, "
+          f"{args.busy} busy process(es) beside")
     print(f"{'chapter':<34} {'seconds':>8}  slowest cells (code cell: seconds)")
+    with busy_processes(args.busy):
+        _run_all(notebooks, args.log_dir)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def _run_all(notebooks: list[Path], log_dir: Path) -> None:
     for notebook in notebooks:
-        with open(args.log_dir / f"{notebook.stem}.log", "w", encoding="utf-8") as log:
+        with open(log_dir / f"{notebook.stem}.log", "w", encoding="utf-8") as log:
             run = run_chapter(notebook, log)
         slowest = sorted(run.cell_seconds, key=lambda item: -item[1])[:3]
         shown = ", ".join(f"{number}: {seconds:.1f}" for number, seconds in slowest)

@@ -10,6 +10,7 @@ the median of --repeats runs, the ratio and the load average. Run it on a machin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
@@ -23,6 +24,22 @@ from course_utils.training import GANConfig, VAEConfig, train_gan, train_vae
 def _spin(stop) -> None:  # a busy process: pure Python, never sleeps
     while not stop.is_set():
         sum(range(10_000))
+
+
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """``n`` processes spinning on the CPU while the block runs (a student's other notebook, the lab)."""
+    stop = mp.Event()
+    spinners = [mp.Process(target=_spin, args=(stop,), daemon=True) for _ in range(n)]
+    for p in spinners:
+        p.start()
+    try:
+        time.sleep(1.0 if n else 0.0)
+        yield
+    finally:
+        stop.set()
+        for p in spinners:
+            p.join(timeout=5)
 
 
 def _time(threads: int, repeats: int) -> dict[str, float]:
@@ -45,16 +62,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--busy", type=int, default=1, help="spinning processes beside the runs")
     args = parser.parse_args()
-    stop = mp.Event()
-    spinners = [mp.Process(target=_spin, args=(stop,), daemon=True) for _ in range(args.busy)]
-    for p in spinners:
-        p.start()
-    try:
-        time.sleep(1.0)
-        cores = os.cpu_count() or 1
+    cores = os.cpu_count() or 1
+    with busy_processes(args.busy):
         one, many = _time(1, args.repeats), _time(cores, args.repeats)
-    finally:
-        stop.set()
     print(f"{args.busy} busy process(es), {cores} cores, load {os.getloadavg()[0]:.1f}, median of {args.repeats}")
     for name in one:
         print(f"  {name:<24} 1 thread {one[name]:6.2f} s   {cores} threads {many[name]:6.2f} s   "
