@@ -1,8 +1,9 @@
 """Chapter 02's measured sentences (its "Which wins" cells, the GAN cell and the summary), each against the
-baseline that would also pass it, at the chapter's quick profile: the same library calls (``learning_curves``,
-``paired_gaps``, ``excess_over_largest``, ``discriminator_gaps``) on the same sizes and eight seeds. Every
-comparison is paired: at each size and seed the models share one training set (the discriminators share their
-samples and, for the MLP, its initialisation), so ``evidence.compare(..., paired=True)`` sees per-seed differences.
+baseline that would also pass it, at the chapter's own settings (one on every device): the same library calls
+(``learning_curves``, ``paired_gaps``, ``excess_over_largest``, ``discriminator_gaps``) on the same sizes and
+eight seeds. Every comparison is paired: at each size and seed the models share one training set (the
+discriminators share their samples and, for the MLP, its initialisation), so ``evidence.compare(...,
+paired=True)`` sees per-seed differences.
 
 "Within noise" sentences are tested too: the chapter says no winner there, so neither direction may hold.
 """
@@ -24,7 +25,7 @@ from course_utils.generative_classifiers import (
 )
 
 CHAPTER = Path(__file__).resolve().parents[2] / "solutions/02_generative_vs_discriminative"
-SEEDS = range(8)  # the chapter's quick profile: seeds = range(8 if profile.name == "quick" else 40)
+SEEDS = range(8)  # the chapter's seeds, the same on every device
 SIZES = [8, 16, 32, 64, 128, 256, 1_024, 4_096]  # the chapter's learning-curve sizes
 MLP_SIZES = [16, 256, 1_024, 4_096]  # the sizes the text claims something about the MLP at (the slow model)
 
@@ -51,7 +52,7 @@ def test_the_profile_and_sizes_are_the_chapters():
     """Does the chapter still set the seeds and sizes these tests rerun?"""
     notebook = json.loads((CHAPTER / "02_generative_vs_discriminative.ipynb").read_text(encoding="utf-8"))
     source = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
-    assert 'seeds = range(8 if profile.name == "quick" else 40)' in source
+    assert "\nseeds = range(8)\n" in source
     assert "sizes = [8, 16, 32, 64, 128, 256, 1_024, 4_096]" in source
     assert "learning_curves(tailed_classes, sizes, seeds)" in source and "discriminator_gaps(seeds)" in source
 
@@ -90,12 +91,11 @@ def _at_mlp_sizes(errors):
     return {"naive_bayes": nb_lr["naive_bayes"][rows], "logistic": nb_lr["logistic"][rows], "mlp": mlp}
 
 
-def test_the_mlp_is_behind_logistic_regression_at_256_and_1024_and_within_noise_at_4096(errors):
-    """'Behind logistic regression at 256 and 1,024 points, and within noise of it at 4,096' (paired)."""
+def test_the_mlp_is_behind_logistic_regression_from_256_points(errors):
+    """'The MLP is behind logistic regression at every size from 256 on' (paired)."""
     rows = _rows(paired_gaps(_at_mlp_sizes(errors), MLP_SIZES, "mlp", "logistic"))
-    for n in (256, 1_024):
+    for n in (256, 1_024, 4_096):
         assert rows[n].verdict == "logistic", f"n = {n}: logistic regression < MLP: {rows[n].second_ahead}"
-    assert rows[4_096].verdict == "within noise", f"{rows[4_096].first_ahead} / {rows[4_096].second_ahead}"
 
 
 def test_the_mlp_is_ahead_of_naive_bayes_from_1024_and_behind_it_at_16(errors):
