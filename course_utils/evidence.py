@@ -95,7 +95,8 @@ def compare(claim: Sequence[float], baseline: Sequence[float], *, larger: bool =
         per-seed differences are compared with 0, which removes what the seeds share. Needs equal lengths.
     min_z : float
         Standard errors the mean difference must clear (3 by default: with three seeds a 1-in-20 fluke
-        needs t > 4.3, so ``separated`` is also asked for: no seed may contradict the claim).
+        needs t > 4.3, so with fewer than FEW_SEEDS seeds ``separated`` is also asked for: no seed may contradict
+        the claim).
 
     Returns
     -------
