@@ -155,6 +155,8 @@ def test_the_penalty_and_clipping_are_not_separated_from_noise(name, noise, qual
     """Cell 25: 'the seeds do not separate [the penalty / clipping] from noise' at 2,000 steps."""
     result = compare(quality[name], _quality(noise["uniform"]))
     assert not result.holds, f"{name} now beats noise: say so in the chapter ({result})"
+    if name == "gradient penalty":  # 'seed 0 puts part of its samples on the modes, seeds 1 and 2 none yet'
+        assert quality[name][0] > 10 * max(_quality(noise["uniform"])) and quality[name][1:] == [0.0, 0.0], quality
 
 
 def test_the_rankings_the_chapter_states(quality):
