@@ -75,3 +75,10 @@ def encoder_means(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     finally:
         model.train(was_training)
     return mu
+
+
+def encoder_probe_accuracy(model: torch.nn.Module, train_x: torch.Tensor, train_labels, test_x: torch.Tensor,
+                           test_labels) -> float:
+    """:func:`linear_probe_accuracy` on a VAE's :func:`encoder_means` of both splits."""
+    return linear_probe_accuracy(encoder_means(model, train_x), train_labels, encoder_means(model, test_x),
+                                 test_labels)

@@ -5,8 +5,9 @@
   which is why the ELBO exists); :func:`posterior_moments` of the true posterior p(z | x) from the same grid;
   :func:`kl_to_posterior`, KL(q(z | x) ‖ p(z | x)), the ELBO's gap;
 - :func:`monte_carlo_elbo`: the ELBO per example, averaged over many z;
-- :func:`proposal_log_weights`, :func:`effective_sample_size`, :func:`largest_normalised_weight`: the importance
-  weights behind the IWAE bound, for q or a proposal with q's σ scaled, and their tail;
+- :func:`proposal_log_weights`, :func:`effective_sample_size`, :func:`largest_normalised_weight`,
+  :func:`proposal_gap`: the importance weights behind the IWAE bound, for q or a proposal with q's σ scaled, their
+  tail, and the bound's gap to log p(x);
 - :func:`score_function_gradients`, :func:`reparameterised_gradients`: two unbiased estimators of the gradient
   of E_q[f(z)] with respect to q's mean and log-variance, one per sample, to compare their variance;
   :func:`likelihood_gradient_variances` compares them on log p(x | z) of one image;
@@ -176,6 +177,18 @@ def largest_normalised_weight(log_weights: Tensor) -> Tensor:
     """max_i w_i / Σ_j w_j per example, (B,), from ``log_weights`` (k, B): 1/k for equal weights, near 1 when one
     draw carries the whole estimate (a heavy tail seen from inside the sample)."""
     return torch.softmax(_check_log_weights(log_weights), dim=0).amax(0)
+
+
+def proposal_gap(model: VAE, x: Tensor, log_px: Tensor, *, k: int, scale: float = 1.0, repeats: int = 1,
+                 generator: torch.Generator | None = None) -> float:
+    """log p(x) − L_k of the proposal N(μ, (scale·σ)²), in nats, averaged over the examples of ``x`` and over
+    ``repeats`` independent bounds; ``log_px`` (B,) is the exact log p(x) (e.g. :func:`log_marginal_by_quadrature`).
+    With ``scale = 1`` and ``k = 1`` it is the ELBO's gap."""
+    if type(repeats) is not int or repeats < 1:
+        raise ValueError(f"repeats must be a positive int; got {repeats!r}")
+    bounds = [torch.logsumexp(proposal_log_weights(model, x, k=k, scale=scale, generator=generator), dim=0)
+              - math.log(k) for _ in range(repeats)]  # (B,) each: L_k per example
+    return float((log_px.double() - torch.stack(bounds).mean(0)).mean())
 
 
 # ============================================================================ two gradient estimators

@@ -57,3 +57,14 @@ def test_encoder_means_are_the_posterior_means_and_keep_the_mode():
     model.train()
     encoder_means(model, x)
     assert model.training and means.shape == (4, 3) and not means.requires_grad
+
+
+def test_encoder_probe_is_the_probe_on_the_encoder_means():
+    from course_utils.models import MLPVAE
+    from course_utils.probes import encoder_means, encoder_probe_accuracy
+
+    torch.manual_seed(1)
+    model = MLPVAE(data_dim=5, latent_dim=3, hidden=8)
+    x, y = torch.rand(60, 5), torch.randint(0, 3, (60,))
+    assert encoder_probe_accuracy(model, x[:40], y[:40], x[40:], y[40:]) == linear_probe_accuracy(
+        encoder_means(model, x[:40]), y[:40], encoder_means(model, x[40:]), y[40:])

@@ -331,6 +331,20 @@ def test_proposal_weights_with_scale_one_give_the_iwae_bound():
     torch.testing.assert_close((torch.logsumexp(log_w, 0) - math.log(7)).float(), bound, atol=1e-5, rtol=0)
 
 
+def test_proposal_gap_is_zero_for_the_exact_posterior_and_positive_for_a_wider_one():
+    """Is log p(x) − L_k zero when q is the posterior, positive (Jensen) for a wider proposal, and repeats checked?"""
+    from course_utils.variational import proposal_gap
+
+    model = set_encoder_to_posterior(linear_gaussian_vae(1))  # 1-d: a diagonal q can be the posterior
+    x = exact_marginal(model).sample((5,))
+    log_px = exact_marginal(model).log_prob(x)
+    assert abs(proposal_gap(model, x, log_px, k=3, generator=torch.Generator().manual_seed(0))) < 1e-6
+    wider = proposal_gap(model, x, log_px, k=1, scale=2.0, repeats=200, generator=torch.Generator().manual_seed(0))
+    assert abs(wider - (4 - 1 - math.log(4)) / 2) < 0.1  # KL(N(m, 4s²) ‖ N(m, s²)) = (4 − 1 − log 4) / 2
+    with pytest.raises(ValueError, match="repeats must be a positive int"):
+        proposal_gap(model, x, log_px, k=1, repeats=0)
+
+
 def test_weight_diagnostics_refuse_bad_arguments():
     from course_utils.variational import effective_sample_size, proposal_log_weights
 
