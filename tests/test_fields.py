@@ -77,3 +77,42 @@ def test_bad_names_are_refused():
         critic_field(LinearCritic(), "hinge", (0.0, 1.0), (0.0, 1.0))
     with pytest.raises(ValueError, match="noise must be one of 'gaussian', 'uniform'; got 'cauchy'"):
         latent_map(IdentityGenerator(), "cauchy")
+
+
+def test_arrows_are_drawn_on_one_fixed_log_scale():
+    """Issue 21: is a pull's drawn length fixed by its norm alone, a fifth of the longest arrow per decade from
+    PULL_RANGE[0] (a dot) to PULL_RANGE[1] (the longest), whatever else is drawn beside it?"""
+    from course_utils.training.fields import PULL_RANGE, arrow_lengths
+
+    assert PULL_RANGE == (1e-4, 1e1)
+    norms = torch.tensor([1e-6, 1e-4, 1e-3, 1e-1, 10.0, 1e3])
+    torch.testing.assert_close(arrow_lengths(norms, 2.0), torch.tensor([0.0, 0.0, 0.4, 1.2, 2.0, 2.0]))
+    torch.testing.assert_close(arrow_lengths(norms[2:4], 2.0), arrow_lengths(norms, 2.0)[2:4])  # no rescaling
+    with pytest.raises(ValueError, match="longest must be a length > 0"):
+        arrow_lengths(norms, 0.0)
+
+
+def test_pull_arrows_point_along_the_pull():
+    from course_utils.training.fields import arrow_lengths, pull_arrows
+
+    pull = torch.tensor([[3.0, 4.0], [0.0, -0.01], [0.0, 0.0]])
+    arrows = pull_arrows(pull, 1.0)
+    torch.testing.assert_close(arrows.norm(dim=1), arrow_lengths(pull.norm(dim=1), 1.0))
+    torch.testing.assert_close(arrows[0] / arrows[0].norm(), torch.tensor([0.6, 0.8]))
+    assert arrows[1, 0] == 0 and arrows[1, 1] < 0 and arrows[2].tolist() == [0.0, 0.0]
+
+
+def test_the_minimax_pull_is_drawn_shorter_when_d_rejects_the_fakes():
+    """Does a D that scores the fakes as fake (logit -6) give the minimax loss's arrows σ(-6)/σ(6) of the
+    non-saturating loss's pull, drawn about two decades (two fifths of the longest arrow) shorter?"""
+    from course_utils.training.fields import pull_arrows
+
+    critic = LinearCritic()
+    with torch.no_grad():
+        critic.b.fill_(-6.0)
+    fakes = torch.tensor([[0.0, 0.0], [0.1, -0.2], [-0.3, 0.1]])  # f ≈ -6 at each
+    minimax, saturating = generator_pull(critic, "minimax", fakes), generator_pull(critic, "gan", fakes)
+    f = fakes @ W - 6.0
+    torch.testing.assert_close(minimax.norm(dim=1) / saturating.norm(dim=1), torch.sigmoid(f) / torch.sigmoid(-f))
+    shorter = pull_arrows(saturating, 1.0).norm(dim=1) - pull_arrows(minimax, 1.0).norm(dim=1)
+    assert torch.all(shorter > 0.4)  # log10(σ(6)/σ(-6)) ≈ 2.6 decades at a fifth each
