@@ -9,6 +9,7 @@ check, and a rigged object whose ``__eq__`` is always True.
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -191,6 +192,13 @@ WRONG = {
             z.max() + (z - z.max()).exp().sum(1).log() - z.gather(1, y[:, None]).squeeze(1)).mean(),
         "calls F.cross_entropy": lambda z, y: F.cross_entropy(z, y),
         "calls F.log_softmax": lambda z, y: -F.log_softmax(z, 1).gather(1, y[:, None]).mean(),
+        # issue 21: torch's other log-softmaxes, and the log of a softmax (−inf where the true class underflows)
+        "calls torch.log_softmax": lambda z, y: -torch.log_softmax(z, 1).gather(1, y[:, None]).mean(),
+        "calls logits.log_softmax": lambda z, y: -z.log_softmax(1).gather(1, y[:, None]).mean(),
+        "calls torch.special.log_softmax": lambda z, y: -torch.special.log_softmax(z, 1).gather(1, y[:, None]).mean(),
+        "nn.LogSoftmax and nn.NLLLoss": lambda z, y: torch.nn.NLLLoss()(torch.nn.LogSoftmax(1)(z), y),
+        "nn.CrossEntropyLoss": lambda z, y: torch.nn.CrossEntropyLoss()(z, y),
+        "log of F.softmax": lambda z, y: -F.softmax(z, 1).gather(1, y[:, None]).log().mean(),
         "rigged object": lambda z, y: AlwaysEqual(),
     },
     ("04_kl_divergence", "kl-discrete-tests", "kl_discrete"): {
@@ -382,6 +390,8 @@ WRONG = {
     },
     ("05_regularization_and_constraints", "power-iteration-tests", "spectral_norm_power_iteration"): {
         "ignores the generator": lambda W, n, g: _power(W, n, None),
+        # issue 21: seed 0 was the only seed the visible test used
+        "a generator seeded by the function itself": lambda W, n, g: _power(W, n, torch.Generator().manual_seed(0)),
         "starts from u (a row-sized vector)": lambda W, n, g: _power(W, n, g, "from u"),
         "one iteration whatever n_iter": lambda W, n, g: _power(W, 1, g) if n >= 1 else _power(W, 0, g),
         "σ² (the eigenvalue of WᵀW)": lambda W, n, g: _power(W, n, g) ** 2,
@@ -447,6 +457,12 @@ WRONG = {
     },
     ("06_weight_sharing", "layer-parameters-tests", "layer_parameters"): {
         "no biases": lambda h, w, ci, co, k: (ci * h * w * co * h * w, co * ci * k * k),
+        # issue 21: the visible test had channels_in = 1 and a square image only
+        "ignores channels_in": lambda h, w, ci, co, k: (h * w * co * h * w + co * h * w, co * k * k + co),
+        "the convolution ignores channels_in": lambda h, w, ci, co, k: (ci * h * w * co * h * w + co * h * w,
+                                                                        co * k * k + co),
+        "height × height, not height × width": lambda h, w, ci, co, k: (ci * h * h * co * h * h + co * h * h,
+                                                                       co * ci * k * k + co),
         "k instead of k²": lambda h, w, ci, co, k: (ci * h * w * co * h * w + co * h * w, co * ci * k + co),
         "the convolution grows with the image": lambda h, w, ci, co, k: (
             ci * h * w * co * h * w + co * h * w, co * ci * k * k * h * w + co),
@@ -939,3 +955,31 @@ def test_hidden_only_is_not_stale() -> None:
                 run_test_cell(visible_part(graded_cells(chapter)[grade_id]), {name: WRONG[key][mistake]}, chapter)
             except AssertionError:
                 pytest.fail(f"the visible tests now catch {mistake!r}: delete it from HIDDEN_ONLY")
+
+
+def test_every_assert_in_a_graded_cell_has_a_message() -> None:
+    """Does every ``assert`` of every graded test cell (visible and hidden) carry a message saying what to fix?
+
+    A bare ``assert`` shows the student an AssertionError with nothing after it (issue 21).
+    """
+    bare = [f"{chapter.name} {grade_id} line {node.lineno}: {ast.unparse(node.test)}"
+            for chapter in sorted((REPO_ROOT / "solutions").iterdir()) if chapter.is_dir()
+            for grade_id, source in graded_cells(chapter.name).items()
+            for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assert) and node.msg is None]
+    assert not bare, "asserts without a message in graded test cells:\n" + "\n".join(bare)
+
+
+@pytest.mark.parametrize(
+    ("key", "mistake", "hint"),
+    [(("07_gans", "optimal-d-tests", "optimal_d"), "no zero handling (nan where p = q = 0)", "return 1/2 there"),
+     (("03_cross_entropy_and_mse", "softmax-cross-entropy-tests", "softmax_cross_entropy"), "log of F.softmax",
+      "stay in log space")],
+    ids=lambda v: v[1] if isinstance(v, tuple) else v,
+)
+def test_the_visible_failure_gives_the_hint_for_this_mistake(key: tuple[str, str, str], mistake: str,
+                                                             hint: str) -> None:
+    """Does Validate's message for this mistake carry its own hint, not a generic one that fires first (issue 21)?"""
+    chapter, grade_id, name = key
+    with pytest.raises(AssertionError) as failure:
+        run_test_cell(visible_part(graded_cells(chapter)[grade_id]), {name: WRONG[key][mistake]}, chapter)
+    assert hint in str(failure.value), f"the message for {mistake!r} lacks {hint!r}: {failure.value}"
