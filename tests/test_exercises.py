@@ -110,6 +110,9 @@ def _bce_gradient_by_backward(z, t):
 WRONG = {
     ("00_welcome", "sample-latent-tests", "sample_latent"): {
         "ignores the generator": lambda n, d, generator: torch.randn(n, d),
+        # issue 21: seed 0 was the only seed the visible test used
+        "a generator seeded by the function itself": lambda n, d, generator: torch.randn(
+            n, d, generator=torch.Generator().manual_seed(0)),
         "uniform noise": lambda n, d, generator: torch.rand(n, d, generator=generator),
         "transposed shape": lambda n, d, generator: torch.randn(d, n, generator=generator),
         "float64": lambda n, d, generator: torch.randn(n, d, generator=generator, dtype=torch.float64),
@@ -147,6 +150,9 @@ WRONG = {
         "multiplies by the rate": lambda n, rate, g: -torch.log1p(-torch.rand(n, generator=g)) * rate * 0.25,
         "forgets the minus sign": lambda n, rate, g: torch.log1p(-torch.rand(n, generator=g)) / rate,
         "ignores the generator": lambda n, rate, g: -torch.log1p(-torch.rand(n)) / rate,
+        # issue 21: seed 0 was the only seed the visible test used
+        "a generator seeded by the function itself": lambda n, rate, g: -torch.log1p(
+            -torch.rand(n, generator=torch.Generator().manual_seed(0))) / rate,
         "gaussian noise": lambda n, rate, g: (torch.randn(n, generator=g).abs() / rate),
         "torch's exponential sampler, not the inverse CDF": lambda n, rate, g: torch.empty(n).exponential_(
             rate, generator=g),
