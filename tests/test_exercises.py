@@ -348,6 +348,8 @@ WRONG = {
         "rigged tensor subclass": lambda x, p, m, c: _normalised(_log_joint(x, p, m, c)).as_subclass(RiggedTensor),
     },
     ("02_generative_vs_discriminative", "sample-labelled-tests", "sample_labelled"): {
+        "draws from a generator of its own (seed 1234)": lambda n, p, m, c, g: _sample(
+            n, p, m, c, torch.Generator().manual_seed(1234)),
         "ignores the generator": lambda n, p, m, c, g: _sample(n, p, m, c, None),
         "the covariance as the scale (no Cholesky)": lambda n, p, m, c, g: _sample(n, p, m, c, g, "covariance"),
         "uniform labels": lambda n, p, m, c, g: _sample(n, torch.ones_like(p) / len(p), m, c, g),
