@@ -42,7 +42,7 @@ import torch
 from ipyevents import Event
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import AutoLocator, NullLocator
+from matplotlib.ticker import AutoLocator, FixedFormatter, FixedLocator, NullLocator
 
 from course_utils._io import atomic_write_json, atomic_write_text
 from course_utils.data import example_points, format_points, parse_points
@@ -78,6 +78,7 @@ CHUNK_S = 0.05  # steps between checks of the buttons: about this long, so that 
 SHOWN_SAMPLES = 512  # generator samples drawn over the data (the readout's mean pull is over these)
 ARROWS = 48  # samples that get an arrow
 LONGEST_ARROW = 0.25  # a pull of PULL_RANGE[1] or more is drawn this share of the view long
+KEY_PAD = 4.0  # points between the samples panel and its key of arrows
 FIELD_RESOLUTION = 48
 CONFIG_FILE = "config.json"  # beside checkpoint.pt in a saved run: what `course train --config` reads
 POINTS_FILE = "points.csv"  # beside them when the run trained on your points
@@ -531,8 +532,8 @@ def draw_lab(figure: Figure, session: Session, limits, reference: torch.Tensor, 
     samples_ax.scatter(fakes[:, 0].numpy(), fakes[:, 1].numpy(), s=3, color=MODEL_COLOR, linewidths=0)
     pull = generator_pull(models["critic"], config.loss, fakes.to(session.device)).cpu()  # (n, 2): -∇x ℓ_G
     mean_pull = float(pull.norm(dim=1).mean())  # the readout's: over every sample shown, not only the arrows'
+    samples_ax.set(xlim=(x0, x1), ylim=(y0, y1), yticks=[])
     _draw_arrows(samples_ax, fakes[:ARROWS], pull[:ARROWS], limits)
-    samples_ax.set(xlim=(x0, x1), ylim=(y0, y1), xticks=[], yticks=[])
     samples_ax.set_title(f"{sampler} (red), data (grey),\n{'D(x)' if probability else 'critic f(x)'}, "
                          r"arrows $-\nabla_x \ell_G$ (key below)")
 
@@ -557,7 +558,8 @@ def drawn_arrows(ax) -> torch.Tensor:
 
 def _draw_arrows(ax, at: torch.Tensor, pull: torch.Tensor, limits) -> None:
     """Arrows ``pull`` (n, 2) at ``at`` (n, 2) on the fixed log scale of ``training.fields.pull_arrows``, and its
-    key under the panel: arrows for three norms, each labelled, in the same units."""
+    key under the panel: arrows for three norms, in the same units, each labelled by a tick label of the x axis
+    (drawn with the axes, once: a text drawn on every redraw costs a few milliseconds)."""
     (x0, x1), (y0, y1) = limits
     longest = LONGEST_ARROW * (x1 - x0)
     arrows = pull_arrows(pull, longest).numpy()  # (n, 2), data units
@@ -566,14 +568,18 @@ def _draw_arrows(ax, at: torch.Tensor, pull: torch.Tensor, limits) -> None:
     low, high = (math.log10(bound) for bound in PULL_RANGE)
     key_norms = torch.logspace(low + 1, high, 3)  # 0.001, 0.1, 10 for PULL_RANGE = (1e-4, 1e1)
     lengths = pull_arrows(torch.stack([key_norms, torch.zeros(3)], dim=1), longest)[:, 0].tolist()
-    y = y0 - 0.07 * (y1 - y0)
     xs = [x0 + 0.02 * (x1 - x0)]
     for length in lengths[:-1]:
         xs.append(xs[-1] + length + 0.19 * (x1 - x0))  # room for the label after each arrow
+    ends = [x + length + 0.015 * (x1 - x0) for x, length in zip(xs, lengths, strict=True)]
+    ax.set_xticks(ends, [f"{norm:.2g}" for norm in key_norms.tolist()])
+    ax.tick_params(axis="x", length=0, pad=KEY_PAD, labelsize=8)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("left")  # each label just after its arrow
+    # the arrows at the labels' height: KEY_PAD points under the axes, then half the 8-point text
+    y = y0 - (KEY_PAD + 5) * ax.figure.dpi / 72 / ax.bbox.height * (y1 - y0)
     key = ax.quiver(xs, [y] * 3, lengths, [0.0] * 3, label="key", **quiver)
     key.set_clip_on(False)
-    for x, length, norm in zip(xs, lengths, key_norms.tolist(), strict=True):
-        ax.text(x + length + 0.015 * (x1 - x0), y, f"{norm:.2g}", va="center", fontsize=8, clip_on=False)
 
 
 _REFERENCE: dict[str, torch.Tensor] = {}
@@ -597,10 +603,16 @@ def _draw_losses(ax, history, config: GANConfig) -> None:
         levels = {"log 4": math.log(4), "log 2": math.log(2)}
         if config.loss == "minimax":
             levels["−log 2"] = -math.log(2)
-        for i, (name, level) in enumerate(levels.items()):
+        for i, level in enumerate(levels.values()):
             ax.axhline(level, color="0.3", ls="--", lw=0.8, label="at D = ½ (see right)" if i == 0 else None)
-            ax.text(1.01, level, name, transform=ax.get_yaxis_transform(), va="center", fontsize=8, clip_on=False)
+        # named by minor ticks on the right: drawn with the axes, once, not on every redraw
+        ax.yaxis.set_minor_locator(FixedLocator(list(levels.values())))
+        ax.yaxis.set_minor_formatter(FixedFormatter(list(levels)))
+        ax.tick_params(axis="y", which="minor", left=False, labelleft=False, right=True, labelright=True,
+                       labelsize=8)
         top, bottom = 1.5 * math.log(4), 1.2 * math.log(2)  # the lines in view, room above them for the legend
+    else:
+        ax.yaxis.set_minor_locator(NullLocator())
     for name, color in (("loss_d", DATA_COLOR), ("loss_g", MODEL_COLOR), ("wasserstein", "#55A868")):
         if name in values and values[name]:
             ax.plot(steps, values[name], color=color, lw=1, label=name)
