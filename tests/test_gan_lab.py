@@ -399,6 +399,7 @@ def test_your_points_train_the_lab_and_bad_ones_are_refused(lab, tmp_path: Path)
     try:
         other.load(folder)
         assert other.points.tolist() == [[0, 0], [1, 1], [2, 0]] and other.session.step == 4
+        assert other.points_box.layout.display == ""  # your points, shown to edit
         assert other.session.history.to_dict() == lab.session.history.to_dict()
     finally:
         other.close()

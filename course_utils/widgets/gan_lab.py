@@ -337,6 +337,7 @@ class GANLab:
             if (folder / G_ALONE_FILE).is_file():
                 self.g_alone = History.from_dict(_read_json(folder / G_ALONE_FILE))
             self._score_g_alone()  # a run saved without it: G alone at the step it was saved, at least
+        self._show_points_box()
         self._show_rejection()
         self.render()
 
