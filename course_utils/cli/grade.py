@@ -23,7 +23,8 @@ from course_utils.cli.base import Command, CommandFailed, UsageError
 
 # course_utils.instructor.sandbox.backend.Limits's defaults, repeated so that `course --help` need not import nbformat
 # (tests/test_autograde.py checks that they agree).
-DEFAULT_LIMITS = {"cell_timeout": 60.0, "notebook_timeout": 600.0, "cpu_seconds": 600, "memory_bytes": 2 * 2**30,
+DEFAULT_LIMITS = {"cell_timeout": 60.0, "iopub_timeout": 60.0, "notebook_timeout": 600.0, "cpu_seconds": 600,
+                  "memory_bytes": 2 * 2**30,
                   "processes": 64, "output_bytes": 2**20, "file_bytes": 64 * 2**20}
 
 
